@@ -1,0 +1,157 @@
+"""Scaled dot-product attention and multi-head attention (Vaswani et al. 2017, section 3.2).
+
+    Attention(Q, K, V) = softmax(Q K^T / sqrt(d_k)) V
+
+Each query takes a weighted average of the values; the weights say how well the query
+matches each key. `MultiHeadAttention` runs several such averages side by side on
+d_model / num_heads dimensions each and mixes the results with one more linear map.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lib.masks import causal_mask, check_attn_mask, check_key_padding_mask, combine_masks
+
+
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    mask: Tensor | None = None,
+    dropout: float = 0.0,
+) -> tuple[Tensor, Tensor]:
+    """softmax(Q K^T / sqrt(d_k) + mask) V, returning the output and the attention weights.
+
+    query (..., seq_q, d_k), key (..., seq_k, d_k), value (..., seq_k, d_v).
+    `mask` is additive (0 allows, -inf blocks) or bool (True blocks), broadcastable to
+    (..., seq_q, seq_k). A query whose keys are all blocked attends to nothing: its
+    weights and output are zero rather than NaN.
+    """
+    d_k = query.size(-1)
+    scores = query @ key.transpose(-2, -1) / math.sqrt(d_k)  # (..., seq_q, seq_k)
+    fully_masked = None
+    if mask is not None:
+        mask, fully_masked = _unblock_fully_masked_rows(mask, scores.dtype)
+        scores = scores + mask
+    weights = torch.softmax(scores, dim=-1)
+    if fully_masked is not None:
+        weights = weights.masked_fill(fully_masked, 0.0)
+    if dropout > 0.0:
+        weights = F.dropout(weights, p=dropout)
+    return weights @ value, weights  # (..., seq_q, d_v), (..., seq_q, seq_k)
+
+
+def _unblock_fully_masked_rows(mask: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """An additive mask in which rows that block every key are opened (to avoid 0/0 = NaN),
+    and a bool (..., seq_q, 1) marking those rows so the caller can zero them afterwards."""
+    if mask.dtype == torch.bool:
+        mask = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(mask, float("-inf"))
+    else:
+        mask = mask.to(dtype)
+    fully_masked = torch.isneginf(mask).all(dim=-1, keepdim=True)
+    return mask.masked_fill(fully_masked, 0.0), fully_masked
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention for self-attention (`key_value=None`) and cross-attention.
+
+    The query, key and value projections are stored as one (3 d_model, d_model) matrix,
+    laid out like `torch.nn.MultiheadAttention.in_proj_weight`, so self-attention needs one
+    matrix multiply for all three. Without `need_weights` the fast path calls
+    `torch.nn.functional.scaled_dot_product_attention`; with it, the explicit function above.
+    """
+
+    def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0):
+        super().__init__()
+        if d_model % num_heads != 0:
+            raise ValueError(f"d_model ({d_model}) must be divisible by num_heads ({num_heads})")
+        self.d_model = d_model
+        self.num_heads = num_heads
+        self.head_dim = d_model // num_heads
+        self.dropout = dropout
+        self.in_proj = nn.Linear(d_model, 3 * d_model)  # rows: [W_Q; W_K; W_V]
+        self.out_proj = nn.Linear(d_model, d_model)  # W_O
+
+    def forward(
+        self,
+        query: Tensor,
+        key_value: Tensor | None = None,
+        *,
+        attn_mask: Tensor | None = None,
+        key_padding_mask: Tensor | None = None,
+        is_causal: bool = False,
+        rotary: nn.Module | None = None,
+        need_weights: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        """query (batch, seq_q, d_model); key_value (batch, seq_k, d_model) or None for self-attention.
+
+        Returns the output (batch, seq_q, d_model) and, if `need_weights`, the weights
+        (batch, heads, seq_q, seq_k); otherwise None.
+        """
+        self._check_inputs(query, key_value)
+        batch, seq_q, _ = query.shape
+        seq_k = seq_q if key_value is None else key_value.size(1)
+        if attn_mask is not None:
+            check_attn_mask(attn_mask, seq_q, seq_k, batch, self.num_heads)
+        if key_padding_mask is not None:
+            check_key_padding_mask(key_padding_mask, batch, seq_k)
+
+        q, k, v = self._project(query, key_value)  # each (batch, heads, seq, head_dim)
+        if rotary is not None:
+            q, k = rotary(q), rotary(k)
+
+        dropout = self.dropout if self.training else 0.0
+        if is_causal and attn_mask is None and key_padding_mask is None and not need_weights:
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
+            weights = None
+        else:
+            if is_causal:
+                causal = causal_mask(seq_q, device=query.device)
+                attn_mask = causal if attn_mask is None else attn_mask | causal
+            mask = combine_masks(attn_mask, key_padding_mask, batch, self.num_heads, seq_q, seq_k, q.dtype)
+            if need_weights:
+                out, weights = scaled_dot_product_attention(q, k, v, mask, dropout)
+            else:
+                out, weights = self._fast_attention(q, k, v, mask, dropout), None
+        out = out.transpose(1, 2).reshape(batch, seq_q, self.d_model)  # concatenate heads
+        return self.out_proj(out), weights
+
+    def _project(self, query: Tensor, key_value: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        if key_value is None:  # self-attention: one fused projection
+            q, k, v = self.in_proj(query).chunk(3, dim=-1)  # each (batch, seq, d_model)
+        else:  # cross-attention: queries from one sequence, keys and values from another
+            weight_q, weight_kv = self.in_proj.weight.split([self.d_model, 2 * self.d_model])
+            bias_q, bias_kv = self.in_proj.bias.split([self.d_model, 2 * self.d_model])
+            q = F.linear(query, weight_q, bias_q)
+            k, v = F.linear(key_value, weight_kv, bias_kv).chunk(2, dim=-1)
+        return self._split_heads(q), self._split_heads(k), self._split_heads(v)
+
+    def _split_heads(self, x: Tensor) -> Tensor:
+        batch, seq, _ = x.shape
+        return x.view(batch, seq, self.num_heads, self.head_dim).transpose(1, 2)  # (batch, heads, seq, head_dim)
+
+    @staticmethod
+    def _fast_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout: float) -> Tensor:
+        if mask is None:
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
+        fully_masked = torch.isneginf(mask).all(dim=-1, keepdim=True)  # (batch, heads|1, q, 1)
+        if not fully_masked.any():
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.masked_fill(fully_masked, 0.0), dropout_p=dropout)
+        return out.masked_fill(fully_masked, 0.0)
+
+    def _check_inputs(self, query: Tensor, key_value: Tensor | None) -> None:
+        for name, x in (("query", query), ("key_value", key_value)):
+            if x is None:
+                continue
+            if x.dim() != 3:
+                raise ValueError(f"{name} must have shape (batch, seq, d_model), got {x.dim()} dimensions {tuple(x.shape)}")
+            if x.size(-1) != self.d_model:
+                raise ValueError(f"{name} has last dimension {x.size(-1)}, expected d_model = {self.d_model}")
+            if x.size(1) == 0:
+                raise ValueError(f"{name} is an empty sequence (length 0)")
+        if key_value is not None and key_value.size(0) != query.size(0):
+            raise ValueError(f"query has batch size {query.size(0)} but key_value has {key_value.size(0)}")

@@ -1,0 +1,62 @@
+"""The one dataclass that describes every model in the book."""
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+PositionalKind = Literal["sinusoidal", "learned", "rotary", "none"]
+
+
+@dataclass
+class TransformerConfig:
+    """Sizes and switches of a transformer; defaults are a small model that trains on a CPU.
+
+    The base model of Vaswani et al. (2017) is `d_model=512, num_heads=8, d_ff=2048`,
+    six encoder and six decoder layers, dropout 0.1.
+    """
+
+    vocab_size: int = 32  # source vocabulary (and target, unless target_vocab_size is set)
+    target_vocab_size: int | None = None
+    d_model: int = 64  # width of every token vector
+    num_heads: int = 4  # attention heads; each sees d_model // num_heads dimensions
+    d_ff: int = 256  # hidden width of the position-wise feed-forward network
+    num_encoder_layers: int = 2
+    num_decoder_layers: int = 2
+    dropout: float = 0.0
+    max_len: int = 128  # longest sequence the positional table covers
+    positional: PositionalKind = "sinusoidal"
+    norm_first: bool = False  # False: Post-LN (Vaswani 2017); True: Pre-LN (Xiong 2020)
+    final_norm: bool | None = None  # LayerNorm after each stack; None means "if norm_first"
+    tie_embeddings: bool = False  # share target embedding and output projection weights
+    pad_id: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "d_model", "num_heads", "d_ff", "max_len"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.d_model % self.num_heads != 0:
+            raise ValueError(
+                f"d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads}) "
+                "so that every head gets the same number of dimensions"
+            )
+        if self.positional == "rotary" and self.head_dim % 2 != 0:
+            raise ValueError(f"rotary positions need an even head dimension, got {self.head_dim}")
+        if self.positional not in ("sinusoidal", "learned", "rotary", "none"):
+            raise ValueError(f"unknown positional encoding {self.positional!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def head_dim(self) -> int:
+        """Dimensions per head, d_k = d_model / num_heads."""
+        return self.d_model // self.num_heads
+
+    @property
+    def output_vocab_size(self) -> int:
+        return self.target_vocab_size or self.vocab_size
+
+    @property
+    def use_final_norm(self) -> bool:
+        return self.norm_first if self.final_norm is None else self.final_norm
+
+    def to_dict(self) -> dict:
+        return asdict(self)

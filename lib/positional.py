@@ -1,0 +1,107 @@
+"""Ways to tell a transformer where each token stands.
+
+Self-attention treats its input as a set, so order has to be injected: added to the
+embeddings (sinusoidal, learned) or rotated into queries and keys (rotary).
+"""
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+def check_length(seq_len: int, max_len: int) -> None:
+    if seq_len > max_len:
+        raise ValueError(
+            f"sequence length {seq_len} exceeds the positional table's max_len {max_len}; "
+            "raise TransformerConfig.max_len or shorten the input"
+        )
+
+
+def sinusoidal_table(max_len: int, d_model: int) -> Tensor:
+    """(max_len, d_model) table with PE[p, 2i] = sin(p / 10000^(2i/d_model)), PE[p, 2i+1] = cos(...)."""
+    if d_model % 2 != 0:
+        raise ValueError(f"sinusoidal encoding needs an even d_model, got {d_model}")
+    positions = torch.arange(max_len, dtype=torch.float64)[:, None]  # (max_len, 1)
+    frequencies = torch.exp(-math.log(10000.0) * torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
+    angles = positions * frequencies  # (max_len, d_model / 2)
+    table = torch.empty(max_len, d_model, dtype=torch.float64)
+    table[:, 0::2] = torch.sin(angles)
+    table[:, 1::2] = torch.cos(angles)
+    return table.float()
+
+
+class SinusoidalPositionalEncoding(nn.Module):
+    """Adds the fixed sinusoidal table (Vaswani et al. 2017, section 3.5) to (batch, seq, d_model)."""
+
+    def __init__(self, d_model: int, max_len: int):
+        super().__init__()
+        self.max_len = max_len
+        self.register_buffer("table", sinusoidal_table(max_len, d_model), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_length(x.size(1), self.max_len)
+        return x + self.table[: x.size(1)]
+
+
+class LearnedPositionalEmbedding(nn.Module):
+    """Adds a trained vector per position; it knows nothing about positions past max_len."""
+
+    def __init__(self, d_model: int, max_len: int):
+        super().__init__()
+        self.max_len = max_len
+        self.lookup = nn.Embedding(max_len, d_model)
+        nn.init.normal_(self.lookup.weight, std=0.02)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_length(x.size(1), self.max_len)
+        positions = torch.arange(x.size(1), device=x.device)
+        return x + self.lookup(positions)
+
+
+class RotaryEmbedding(nn.Module):
+    """Rotary position embedding (Su et al. 2021) for queries and keys of shape (..., seq, head_dim).
+
+    Each pair of dimensions (2i, 2i+1) is rotated by the angle p * theta_i, so the dot
+    product of a query at p and a key at p' depends on p - p' only.
+    """
+
+    def __init__(self, head_dim: int, max_len: int, base: float = 10000.0):
+        super().__init__()
+        if head_dim % 2 != 0:
+            raise ValueError(f"rotary embedding needs an even head dimension, got {head_dim}")
+        self.max_len = max_len
+        theta = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)  # (head_dim / 2,)
+        angles = torch.arange(max_len, dtype=torch.float64)[:, None] * theta  # (max_len, head_dim / 2)
+        self.register_buffer("cos", torch.cos(angles).float(), persistent=False)
+        self.register_buffer("sin", torch.sin(angles).float(), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        seq = x.size(-2)
+        check_length(seq, self.max_len)
+        cos, sin = self.cos[:seq].to(x.dtype), self.sin[:seq].to(x.dtype)
+        even, odd = x[..., 0::2], x[..., 1::2]  # (..., seq, head_dim / 2)
+        rotated_even = even * cos - odd * sin
+        rotated_odd = even * sin + odd * cos
+        return torch.stack((rotated_even, rotated_odd), dim=-1).flatten(-2)
+
+
+def additive_positional(kind: str, d_model: int, max_len: int) -> nn.Module:
+    """The module that adds positions to embeddings; rotary and "none" add nothing."""
+    if kind == "sinusoidal":
+        return SinusoidalPositionalEncoding(d_model, max_len)
+    if kind == "learned":
+        return LearnedPositionalEmbedding(d_model, max_len)
+    return LengthCheck(max_len)
+
+
+class LengthCheck(nn.Module):
+    """Adds nothing, but still refuses sequences longer than the model was configured for."""
+
+    def __init__(self, max_len: int):
+        super().__init__()
+        self.max_len = max_len
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_length(x.size(1), self.max_len)
+        return x

@@ -1,0 +1,89 @@
+"""Tokenizers turn text into ids and back: one id per character or per word.
+
+Every vocabulary starts with four special tokens: padding (fills short sequences),
+beginning and end of sequence (tell the decoder where to start and stop), and unknown
+(stands for anything the vocabulary has never seen).
+"""
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
+PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(4)
+WORD_PATTERN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
+
+
+class Vocabulary:
+    """A two-way map between tokens (strings) and ids (ints); ids 0-3 are the special tokens."""
+
+    def __init__(self, tokens: Iterable[str]):
+        self.tokens = list(SPECIAL_TOKENS) + [t for t in tokens if t not in SPECIAL_TOKENS]
+        self.index = {token: i for i, token in enumerate(self.tokens)}
+        if len(self.index) != len(self.tokens):
+            raise ValueError("vocabulary tokens must be unique")
+
+    @classmethod
+    def from_corpus(cls, tokenized: Iterable[Sequence[str]], min_count: int = 1, max_size: int | None = None):
+        """Most frequent tokens first (ties broken alphabetically, so the order is reproducible)."""
+        counts = Counter(token for tokens in tokenized for token in tokens)
+        ranked = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
+        return cls(ranked[:max_size] if max_size else ranked)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def encode(self, tokens: Iterable[str]) -> list[int]:
+        return [self.index.get(token, UNK_ID) for token in tokens]
+
+    def decode(self, ids: Iterable[int], skip_special: bool = True) -> list[str]:
+        out = []
+        for i in ids:
+            i = int(i)
+            if not 0 <= i < len(self.tokens):
+                raise IndexError(f"id {i} is outside the vocabulary [0, {len(self.tokens)})")
+            if skip_special and i < len(SPECIAL_TOKENS):
+                continue
+            out.append(self.tokens[i])
+        return out
+
+
+class CharTokenizer:
+    """One token per character."""
+
+    def __init__(self, vocabulary: Vocabulary):
+        self.vocabulary = vocabulary
+
+    @classmethod
+    def from_text(cls, text: str) -> "CharTokenizer":
+        return cls(Vocabulary(sorted(set(text))))
+
+    def split(self, text: str) -> list[str]:
+        return list(text)
+
+    def encode(self, text: str) -> list[int]:
+        return self.vocabulary.encode(self.split(text))
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return "".join(self.vocabulary.decode(ids))
+
+
+class WordTokenizer:
+    """Lower-cased words and single punctuation marks; rare words can be left to <unk>."""
+
+    def __init__(self, vocabulary: Vocabulary):
+        self.vocabulary = vocabulary
+
+    @staticmethod
+    def split(text: str) -> list[str]:
+        return WORD_PATTERN.findall(text.lower())
+
+    @classmethod
+    def from_text(cls, text: str, min_count: int = 1, max_size: int | None = None) -> "WordTokenizer":
+        return cls(Vocabulary.from_corpus([cls.split(text)], min_count, max_size))
+
+    def encode(self, text: str) -> list[int]:
+        return self.vocabulary.encode(self.split(text))
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return " ".join(self.vocabulary.decode(ids))
