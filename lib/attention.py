@@ -148,7 +148,9 @@ class MultiHeadAttention(nn.Module):
             if x is None:
                 continue
             if x.dim() != 3:
-                raise ValueError(f"{name} must have shape (batch, seq, d_model), got {x.dim()} dimensions {tuple(x.shape)}")
+                raise ValueError(
+                    f"{name} must have shape (batch, seq, d_model), got {x.dim()} dimensions {tuple(x.shape)}"
+                )
             if x.size(-1) != self.d_model:
                 raise ValueError(f"{name} has last dimension {x.size(-1)}, expected d_model = {self.d_model}")
             if x.size(1) == 0:

@@ -6,7 +6,6 @@ code examples and grammar rules (indented lines) and the underlined headings.
 """
 
 import re
-
 from pydoc_data.topics import topics
 
 HEADING_UNDERLINE = re.compile(r"^[*=\-~^]+$")

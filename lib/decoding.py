@@ -9,7 +9,9 @@ from lib.tokenizers import BOS_ID, EOS_ID, PAD_ID
 
 
 @torch.no_grad()
-def greedy_decode(model: Transformer, source: Tensor, max_length: int, bos_id: int = BOS_ID, eos_id: int = EOS_ID) -> Tensor:
+def greedy_decode(
+    model: Transformer, source: Tensor, max_length: int, bos_id: int = BOS_ID, eos_id: int = EOS_ID
+) -> Tensor:
     """Pick the most likely next token, step by step, until every sequence emitted <eos> or max_length.
 
     source (batch, src) -> (batch, <= max_length) token ids without <bos>; positions after
@@ -51,7 +53,10 @@ def beam_search(
     if beam_size < 1:
         raise ValueError(f"beam_size must be at least 1, got {beam_size}")
     model.eval()
-    return [_beam_search_one(model, source[i : i + 1], max_length, beam_size, length_penalty, bos_id, eos_id) for i in range(source.size(0))]
+    return [
+        _beam_search_one(model, source[i : i + 1], max_length, beam_size, length_penalty, bos_id, eos_id)
+        for i in range(source.size(0))
+    ]
 
 
 def _beam_search_one(model, source, max_length, beam_size, length_penalty, bos_id, eos_id) -> list[int]:

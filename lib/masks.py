@@ -34,9 +34,7 @@ def check_key_padding_mask(mask: Tensor, batch: int, seq_k: int) -> None:
     """Raise a clear error if `mask` is not a (batch, seq_k) mask."""
     check_mask_values(mask, "key_padding_mask")
     if tuple(mask.shape) != (batch, seq_k):
-        raise ValueError(
-            f"key_padding_mask has shape {tuple(mask.shape)}, expected (batch, seq_k) = {(batch, seq_k)}"
-        )
+        raise ValueError(f"key_padding_mask has shape {tuple(mask.shape)}, expected (batch, seq_k) = {(batch, seq_k)}")
 
 
 def check_mask_values(mask: Tensor, name: str) -> None:

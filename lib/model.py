@@ -7,7 +7,6 @@
 
 from dataclasses import dataclass, field
 
-import torch
 from torch import Tensor, nn
 
 from lib.config import TransformerConfig
@@ -108,11 +107,11 @@ class Transformer(nn.Module):
         logits, self_weights, cross_weights = self.decode(target, memory, memory_padding, need_weights=True)
         return logits, AttentionMaps(encoder_weights, self_weights, cross_weights)
 
-    @staticmethod
-    def _check_batches(source: Tensor, target: Tensor) -> None:
-        if isinstance(source, Tensor) and isinstance(target, Tensor) and source.dim() and target.dim():
-            if source.size(0) != target.size(0):
-                raise ValueError(f"source has batch size {source.size(0)} but target has {target.size(0)}")
+    def _check_batches(self, source: Tensor, target: Tensor) -> None:
+        check_token_ids(source, self.config.vocab_size, "source")
+        check_token_ids(target, self.config.output_vocab_size, "target")
+        if source.size(0) != target.size(0):
+            raise ValueError(f"source has batch size {source.size(0)} but target has {target.size(0)}")
 
 
 class DecoderOnlyTransformer(nn.Module):
@@ -168,4 +167,3 @@ class EncoderOnlyTransformer(nn.Module):
 def count_parameters(model: nn.Module) -> int:
     """Trainable parameters, each shared tensor counted once."""
     return sum(p.numel() for p in {id(p): p for p in model.parameters() if p.requires_grad}.values())
-

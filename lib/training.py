@@ -107,7 +107,9 @@ def train(
     for _ in range(steps):
         loss = compute_loss(model, next(batches))
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at step {len(history.losses)}; lower the learning rate")
+            raise FloatingPointError(
+                f"loss became {loss.item()} at step {len(history.losses)}; lower the learning rate"
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if clip_grad_norm is not None:

@@ -1,0 +1,23 @@
+"""Mask helpers follow torch.nn's convention: True blocks."""
+
+import torch
+
+from lib.masks import causal_mask, combine_masks, padding_mask
+
+
+def test_causal_mask_blocks_exactly_the_future():
+    mask = causal_mask(4)
+    for query in range(4):
+        for key in range(4):
+            assert mask[query, key] == (key > query)
+
+
+def test_padding_mask_marks_pad_tokens():
+    tokens = torch.tensor([[5, 6, 0], [7, 0, 0]])
+    assert padding_mask(tokens, pad_id=0).tolist() == [[False, False, True], [False, True, True]]
+
+
+def test_combined_mask_blocks_either_reason():
+    combined = combine_masks(causal_mask(3), torch.tensor([[False, False, True]]), 1, 2, 3, 3, torch.float32)
+    blocked = torch.isneginf(combined)[0, 0]
+    assert blocked.tolist() == [[False, True, True], [False, False, True], [False, False, True]]

@@ -1,0 +1,16 @@
+"""The reproducibility helper makes two runs identical."""
+
+import torch
+
+from lib import Transformer, TransformerConfig, make_reproducible
+
+
+def test_same_seed_same_model_and_numbers():
+    make_reproducible(3)
+    first = Transformer(TransformerConfig()).state_dict()
+    a = torch.rand(3)
+    make_reproducible(3)
+    second = Transformer(TransformerConfig()).state_dict()
+    assert torch.equal(a, torch.rand(3))
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert torch.get_num_threads() == 1 and torch.are_deterministic_algorithms_enabled()
