@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from torch import Tensor, nn
 
 from lib.config import TransformerConfig
+from lib.dropout import Dropout
 from lib.embedding import TokenEmbedding, check_token_ids
 from lib.layers import Decoder, Encoder
 from lib.masks import padding_mask
@@ -32,7 +33,7 @@ class InputLayer(nn.Module):
         super().__init__()
         self.token_embedding = TokenEmbedding(vocab_size, config.d_model)
         self.positions = additive_positional(config.positional, config.d_model, config.max_len)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
 
     def forward(self, tokens: Tensor) -> Tensor:
         return self.dropout(self.positions(self.token_embedding(tokens)))  # (batch, seq, d_model)

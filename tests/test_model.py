@@ -4,10 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import copy_into_reference
 from lib import DecoderOnlyTransformer, EncoderOnlyTransformer, Transformer, TransformerConfig
 from lib.masks import causal_mask
 from lib.model import count_parameters
+from torch_reference import copy_into_reference
 
 
 def small_config(**overrides) -> TransformerConfig:

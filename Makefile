@@ -1,0 +1,55 @@
+# The book's commands. `make html` builds the site, `make test` runs every check;
+# both create and fill the virtual environment .venv on first use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed-requirements
+NOTEBOOK ?=
+
+# Stored and re-checked outputs must not contain progress bars (see lib/reproducibility.py).
+export TRANSFORMER_BOOK_PROGRESS := 0
+
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg chapters
+
+.PHONY: venv html test execute nbval-variants benchmark lint clean
+
+$(INSTALLED): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+venv: $(INSTALLED)
+
+# The site, from the stored outputs, with every Sphinx warning an error.
+html: $(INSTALLED)
+	rm -rf _build/html
+	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
+
+# Everything: lint, lib tests, notebook contract, nbval, then the site in headless Chromium.
+# nbval runs with ATEN_CPU_CAPABILITY=default and one thread: a different setting from the
+# one that produced the stored outputs (this machine's native kernels), as another CPU would be.
+test: html
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests $(NBVAL)
+
+# Re-execute every notebook (or NOTEBOOK=chapters/x.ipynb) in place in a fresh kernel.
+execute: $(INSTALLED)
+	$(BIN)/python tools/execute_notebooks.py $(NOTEBOOK)
+
+# nbval under two more settings; run before committing notebooks.
+nbval-variants: $(INSTALLED)
+	OMP_NUM_THREADS=2 $(BIN)/python -m pytest $(NBVAL)
+	ATEN_CPU_CAPABILITY=avx2 $(BIN)/python -m pytest $(NBVAL)
+
+benchmark: $(INSTALLED)
+	$(BIN)/python benchmarks/train_step.py
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf _build artifacts

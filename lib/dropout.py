@@ -1,0 +1,29 @@
+"""Dropout (Srivastava et al. 2014) with a cheaper mask.
+
+During training each element is zeroed with probability p and the survivors are scaled by
+1 / (1 - p), so the expected value is unchanged; in evaluation it does nothing. This is
+exactly what `torch.nn.Dropout` computes. The mask, however, is drawn as uniform numbers
+compared with p and folded with the scale into one float tensor: on CPUs that takes about
+half the time of `nn.Dropout`'s `bernoulli_` (forward plus backward, measured on
+(32, 64, 1024) tensors), and dropout is a fifth of a training step (benchmarks/train_step.py).
+"""
+
+import torch
+from torch import Tensor, nn
+
+
+class Dropout(nn.Module):
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep_and_scale = (torch.rand_like(x) >= self.p) * (1.0 / (1.0 - self.p))  # 0 or 1/(1-p)
+        return x * keep_and_scale
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

@@ -1,0 +1,91 @@
+"""Serve the built site on 127.0.0.1 and drive Debian's Chromium with Playwright, offline."""
+
+import functools
+import shutil
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from site_helpers import SITE
+
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def site_url():
+    if not (SITE / "index.html").exists():
+        pytest.fail(f"no built site at {SITE}: run `make html` first")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(SITE)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    executable = shutil.which("chromium") or shutil.which("google-chrome") or "/usr/bin/chromium"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+class PageWatcher:
+    """Records what went wrong while a page loaded; cuts off every request that leaves the site."""
+
+    def __init__(self, page, origin: str):
+        self.origin = origin
+        self.console_errors, self.failed_requests, self.offsite_requests = [], [], []
+        page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
+        page.on("pageerror", lambda e: self.console_errors.append(str(e)))
+        page.on("requestfailed", self._on_failed)
+        page.on("response", lambda r: r.status >= 400 and self.failed_requests.append(f"{r.status} {r.url}"))
+        page.route("**/*", self._route)
+
+    def _route(self, route):
+        url = route.request.url
+        if url.startswith(self.origin) or url.startswith("data:") or url.startswith("blob:"):
+            route.continue_()
+        else:
+            self.offsite_requests.append(url)
+            route.abort()
+
+    def _on_failed(self, request):
+        if request.url.startswith(self.origin):
+            self.failed_requests.append(f"{request.failure} {request.url}")
+
+
+@pytest.fixture
+def open_page(browser, site_url):
+    """Open a page of the site in a fresh offline context; returns (page, watcher)."""
+    contexts = []
+
+    def opener(relative: str, viewport=(1280, 900)):
+        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+        contexts.append(context)
+        page = context.new_page()
+        watcher = PageWatcher(page, site_url)
+        page.goto(f"{site_url}/{relative}", wait_until="load")
+        page.wait_for_load_state("networkidle")
+        return page, watcher
+
+    yield opener
+    for context in contexts:
+        context.close()

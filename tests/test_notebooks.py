@@ -1,0 +1,73 @@
+"""Stored notebooks keep the contract, and executing a notebook twice gives the same text."""
+
+import json
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from notebook_contract import ROOT, chapter_notebooks, contract_problems, toc_files
+
+# The quickest chapter; executing it twice shows the reproducibility helper does its job.
+DETERMINISM_NOTEBOOK = ROOT / "chapters" / "attention.ipynb"
+
+
+@pytest.mark.parametrize("path", chapter_notebooks(), ids=lambda p: p.name)
+def test_notebook_keeps_the_contract(path):
+    assert contract_problems(path) == []
+
+
+def test_toc_lists_exactly_the_notebooks_that_exist():
+    listed = {ROOT / f"{name}.ipynb" for name in toc_files()}
+    present = set((ROOT / "chapters").glob("*.ipynb"))
+    assert listed == present, f"in toc but missing: {listed - present}; present but not in toc: {present - listed}"
+
+
+def write_notebook(path: Path, cells: list[dict]) -> Path:
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.from_dict(cell) for cell in cells]
+    path.write_text(json.dumps(notebook))
+    return path
+
+
+def code_cell(source: str, count, outputs=()) -> dict:
+    return {"cell_type": "code", "source": source, "metadata": {}, "execution_count": count, "outputs": list(outputs)}
+
+
+def test_contract_names_unexecuted_cells_and_stored_errors(tmp_path):
+    error = {"output_type": "error", "ename": "ValueError", "evalue": "boom", "traceback": []}
+    path = write_notebook(
+        tmp_path / "bad.ipynb",
+        [code_cell("from lib import make_reproducible", 1), code_cell("1 / 0", 2, [error]), code_cell("x = 1", None)],
+    )
+    problems = contract_problems(path)
+    assert any("bad.ipynb, cell 1: stored output is an error (ValueError: boom)" in p for p in problems)
+    assert any("bad.ipynb, cell 2: was never executed" in p for p in problems)
+
+
+def test_contract_names_out_of_order_counts_and_missing_seed_call(tmp_path):
+    path = write_notebook(tmp_path / "order.ipynb", [code_cell("x = 1", 3), code_cell("y = 2", 1)])
+    problems = contract_problems(path)
+    assert any("first code cell must call lib's make_reproducible" in p for p in problems)
+    assert any("order.ipynb, cell 0: execution count 3, expected 1" in p for p in problems)
+
+
+def text_outputs(notebook) -> list[str]:
+    texts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            texts.append(output.get("text", "") + str(output.get("data", {}).get("text/plain", "")))
+    return texts
+
+
+def test_executing_a_notebook_twice_gives_identical_text():
+    os.environ["TRANSFORMER_BOOK_PROGRESS"] = "0"
+    runs = []
+    for _ in range(2):
+        notebook = nbformat.read(DETERMINISM_NOTEBOOK, as_version=4)
+        NotebookClient(notebook, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(DETERMINISM_NOTEBOOK.parent)}}).execute()  # fmt: skip
+        runs.append(text_outputs(notebook))
+    assert runs[0] == runs[1]
