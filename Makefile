@@ -24,7 +24,7 @@ venv: $(INSTALLED)
 
 # The site, from the stored outputs, with every Sphinx warning an error.
 html: $(INSTALLED)
-	rm -rf _build/html
+	rm -rf _build
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 
 # Everything: lint, lib tests, notebook contract, nbval, then the site in headless Chromium.

@@ -8,5 +8,7 @@ SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 
 
 def screenshot(page, name: str) -> None:
+    """Save a screenshot of a page or an element under artifacts/screenshots/."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    options = {"full_page": True} if hasattr(page, "goto") else {}
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), **options)

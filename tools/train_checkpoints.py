@@ -1,0 +1,66 @@
+"""Train the small models the chapters load, and save them under chapters/checkpoints/.
+
+Chapters read results from these files instead of training at run time, so their stored
+outputs do not depend on how a given CPU rounds thousands of training steps. Regenerate with
+
+    python tools/train_checkpoints.py            # all
+    python tools/train_checkpoints.py reverse    # one
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lib import Transformer, TransformerConfig, make_reproducible  # noqa: E402
+from lib.checkpoint import save_checkpoint  # noqa: E402
+from lib.decoding import sequence_accuracy  # noqa: E402
+from lib.tasks import make_pairs, random_batches, task_vocabulary  # noqa: E402
+from lib.training import linear_warmup_schedule, seq2seq_loss, train  # noqa: E402
+
+CHECKPOINTS = ROOT / "chapters" / "checkpoints"
+
+
+def train_reverse() -> None:
+    """Encoder-decoder on the reverse task: its cross-attention should form an anti-diagonal."""
+    generator = make_reproducible(0)
+    vocabulary = task_vocabulary("reverse", num_symbols=10)
+    config = TransformerConfig(
+        vocab_size=len(vocabulary), d_model=64, num_heads=4, d_ff=128, num_encoder_layers=2, num_decoder_layers=2,
+        max_len=32, norm_first=True,
+    )  # fmt: skip
+    model = Transformer(config)
+    steps = 1500
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup_schedule(100, steps))
+    batches = random_batches("reverse", 64, 4, 12, 10, generator)
+    history = train(model, batches, seq2seq_loss, optimizer, steps, scheduler)
+    held_out = make_pairs("reverse", 1000, 4, 12, 10, torch.Generator().manual_seed(1234))
+    accuracy = sequence_accuracy(model, held_out)
+    extra = {"task": "reverse", "steps": steps, "min_length": 4, "max_length": 12, "held_out_accuracy": accuracy,
+             "final_loss": sum(history.losses[-50:]) / 50}  # fmt: skip
+    save_checkpoint(model, CHECKPOINTS / "reverse.pt", extra)
+    print(f"reverse: {accuracy:.1%} exact on 1,000 held-out sequences")
+
+
+RECIPES = {"reverse": train_reverse}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help=f"some of {sorted(RECIPES)}; default: all")
+    args = parser.parse_args()
+    CHECKPOINTS.mkdir(parents=True, exist_ok=True)
+    for name in args.names or RECIPES:
+        start = time.perf_counter()
+        RECIPES[name]()
+        print(f"  {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
