@@ -48,7 +48,34 @@ def train_reverse() -> None:
     print(f"reverse: {accuracy:.1%} exact on 1,000 held-out sequences")
 
 
+def train_positional(kind: str) -> None:
+    """The same small model on the reverse task, differing only in how it is told positions."""
+    generator = make_reproducible(0)
+    vocabulary = task_vocabulary("reverse", num_symbols=10)
+    config = TransformerConfig(
+        vocab_size=len(vocabulary), d_model=64, num_heads=4, d_ff=128, num_encoder_layers=2, num_decoder_layers=2,
+        max_len=32, norm_first=True, positional=kind,
+    )  # fmt: skip
+    model = Transformer(config)
+    steps = 1000
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup_schedule(100, steps))
+    batches = random_batches("reverse", 64, 4, 12, 10, generator)
+    history = train(model, batches, seq2seq_loss, optimizer, steps, scheduler, description=kind)
+    loss_curve = [round(sum(history.losses[i : i + 10]) / 10, 4) for i in range(0, steps, 10)]
+    extra = {"task": "reverse", "positional": kind, "steps": steps, "min_length": 4, "max_length": 12,
+             "loss_every_10_steps": loss_curve}  # fmt: skip
+    save_checkpoint(model, CHECKPOINTS / f"positional-{kind}.pt", extra)
+    print(f"positional-{kind}: final loss {extra['loss_every_10_steps'][-1]:.4f}")
+
+
 RECIPES = {"reverse": train_reverse}
+RECIPES.update(
+    {
+        f"positional-{kind}": lambda kind=kind: train_positional(kind)
+        for kind in ("none", "sinusoidal", "learned", "rotary")
+    }
+)
 
 
 def main() -> None:
