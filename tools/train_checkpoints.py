@@ -21,52 +21,47 @@ from lib import Transformer, TransformerConfig, make_reproducible  # noqa: E402
 from lib.checkpoint import save_checkpoint  # noqa: E402
 from lib.decoding import sequence_accuracy  # noqa: E402
 from lib.tasks import make_pairs, random_batches, task_vocabulary  # noqa: E402
-from lib.training import linear_warmup_schedule, seq2seq_loss, train  # noqa: E402
+from lib.training import TrainingHistory, linear_warmup_schedule, seq2seq_loss, train  # noqa: E402
 
 CHECKPOINTS = ROOT / "chapters" / "checkpoints"
 
 
-def train_reverse() -> None:
-    """Encoder-decoder on the reverse task: its cross-attention should form an anti-diagonal."""
+def train_on_reverse(positional: str, steps: int) -> tuple[Transformer, TrainingHistory]:
+    """A small encoder-decoder trained on reversing 4-12 letters; `positional` picks how it sees order."""
     generator = make_reproducible(0)
     vocabulary = task_vocabulary("reverse", num_symbols=10)
     config = TransformerConfig(
         vocab_size=len(vocabulary), d_model=64, num_heads=4, d_ff=128, num_encoder_layers=2, num_decoder_layers=2,
-        max_len=32, norm_first=True,
+        max_len=32, norm_first=True, positional=positional,
     )  # fmt: skip
     model = Transformer(config)
-    steps = 1500
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup_schedule(100, steps))
     batches = random_batches("reverse", 64, 4, 12, 10, generator)
-    history = train(model, batches, seq2seq_loss, optimizer, steps, scheduler)
+    history = train(model, batches, seq2seq_loss, optimizer, steps, scheduler, description=positional)
+    return model, history
+
+
+def train_reverse() -> None:
+    """The attention chapter's model: its cross-attention should form an anti-diagonal."""
+    model, history = train_on_reverse("sinusoidal", steps=1500)
     held_out = make_pairs("reverse", 1000, 4, 12, 10, torch.Generator().manual_seed(1234))
     accuracy = sequence_accuracy(model, held_out)
-    extra = {"task": "reverse", "steps": steps, "min_length": 4, "max_length": 12, "held_out_accuracy": accuracy,
+    extra = {"task": "reverse", "steps": 1500, "min_length": 4, "max_length": 12, "held_out_accuracy": accuracy,
              "final_loss": sum(history.losses[-50:]) / 50}  # fmt: skip
     save_checkpoint(model, CHECKPOINTS / "reverse.pt", extra)
     print(f"reverse: {accuracy:.1%} exact on 1,000 held-out sequences")
 
 
 def train_positional(kind: str) -> None:
-    """The same small model on the reverse task, differing only in how it is told positions."""
-    generator = make_reproducible(0)
-    vocabulary = task_vocabulary("reverse", num_symbols=10)
-    config = TransformerConfig(
-        vocab_size=len(vocabulary), d_model=64, num_heads=4, d_ff=128, num_encoder_layers=2, num_decoder_layers=2,
-        max_len=32, norm_first=True, positional=kind,
-    )  # fmt: skip
-    model = Transformer(config)
+    """The positional chapter's four models, differing only in how they are told positions."""
     steps = 1000
-    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup_schedule(100, steps))
-    batches = random_batches("reverse", 64, 4, 12, 10, generator)
-    history = train(model, batches, seq2seq_loss, optimizer, steps, scheduler, description=kind)
+    model, history = train_on_reverse(kind, steps)
     loss_curve = [round(sum(history.losses[i : i + 10]) / 10, 4) for i in range(0, steps, 10)]
     extra = {"task": "reverse", "positional": kind, "steps": steps, "min_length": 4, "max_length": 12,
              "loss_every_10_steps": loss_curve}  # fmt: skip
     save_checkpoint(model, CHECKPOINTS / f"positional-{kind}.pt", extra)
-    print(f"positional-{kind}: final loss {extra['loss_every_10_steps'][-1]:.4f}")
+    print(f"positional-{kind}: final loss {loss_curve[-1]:.4f}")
 
 
 RECIPES = {"reverse": train_reverse}
