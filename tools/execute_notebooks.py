@@ -38,8 +38,31 @@ def execute_in_place(path: Path, timeout: int) -> float:
     elapsed = time.perf_counter() - start
     for cell in notebook.cells:
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = merge_adjacent_streams(cell.outputs)
     nbformat.write(notebook, path)
     return elapsed
+
+
+def merge_adjacent_streams(outputs: list) -> list:
+    """One stdout block instead of several when a cell printed between long computations.
+
+    (nbval merges streams the same way before comparing, so this changes only how the site looks.)
+    """
+    merged = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        continues_stream = (
+            output.output_type == "stream"
+            and previous is not None
+            and previous.output_type == "stream"
+            and previous.name == output.name
+        )
+        if continues_stream:
+            previous.text += output.text
+            continue
+        merged.append(output)
+    return merged
 
 
 def main() -> int:

@@ -17,11 +17,18 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lib import Transformer, TransformerConfig, make_reproducible  # noqa: E402
+from lib import DecoderOnlyTransformer, Transformer, TransformerConfig, make_reproducible  # noqa: E402
 from lib.checkpoint import save_checkpoint  # noqa: E402
+from lib.corpus import random_windows, word_level_corpus  # noqa: E402
 from lib.decoding import sequence_accuracy  # noqa: E402
 from lib.tasks import make_pairs, random_batches, task_vocabulary  # noqa: E402
-from lib.training import TrainingHistory, linear_warmup_schedule, seq2seq_loss, train  # noqa: E402
+from lib.training import (  # noqa: E402
+    TrainingHistory,
+    language_model_loss,
+    linear_warmup_schedule,
+    seq2seq_loss,
+    train,
+)
 
 CHECKPOINTS = ROOT / "chapters" / "checkpoints"
 
@@ -64,7 +71,28 @@ def train_positional(kind: str) -> None:
     print(f"positional-{kind}: final loss {loss_curve[-1]:.4f}")
 
 
+def train_word_model(tied: bool) -> None:
+    """The embedding chapter's language models: next-word prediction on Python's reference text."""
+    generator = make_reproducible(0)
+    tokenizer, training_ids, _ = word_level_corpus(max_vocab=1500)
+    config = TransformerConfig(
+        vocab_size=len(tokenizer.vocabulary), d_model=64, num_heads=4, d_ff=256, num_decoder_layers=2,
+        max_len=64, norm_first=True, dropout=0.1, tie_embeddings=tied,
+    )  # fmt: skip
+    model = DecoderOnlyTransformer(config)
+    steps = 3000
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup_schedule(200, steps))
+    batches = random_windows(training_ids, 32, 33, generator)
+    history = train(model, batches, language_model_loss, optimizer, steps, scheduler, description="words")
+    loss_curve = [round(sum(history.losses[i : i + 10]) / 10, 4) for i in range(0, steps, 10)]
+    name = "words-tied" if tied else "words-untied"
+    save_checkpoint(model, CHECKPOINTS / f"{name}.pt", {"steps": steps, "loss_every_10_steps": loss_curve})
+    print(f"{name}: final training loss {loss_curve[-1]:.3f}")
+
+
 RECIPES = {"reverse": train_reverse}
+RECIPES.update({"words-untied": lambda: train_word_model(False), "words-tied": lambda: train_word_model(True)})
 RECIPES.update(
     {
         f"positional-{kind}": lambda kind=kind: train_positional(kind)
