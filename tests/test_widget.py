@@ -97,3 +97,11 @@ def test_same_model_and_input_give_the_same_page():
     first = AttentionExplorer.from_model(model, "abcd", vocabulary)._repr_mimebundle_()[0]["text/html"]
     second = AttentionExplorer.from_model(model, "abcd", vocabulary)._repr_mimebundle_()[0]["text/html"]
     assert first == second
+
+
+def test_start_view_is_recorded_and_checked():
+    weights = random_weights(2, 4, 3, 3)
+    payload = make_payload({"cross": (weights, list("abc"), list("abc"))}, start=("cross", 1, 3))
+    assert payload["start"] == {"kind": "cross", "layer": 1, "head": 3}
+    with pytest.raises(ValueError, match="start view \\('cross', 2, 0\\) does not exist"):
+        make_payload({"cross": (weights, list("abc"), list("abc"))}, start=("cross", 2, 0))

@@ -313,6 +313,12 @@ function render({ model, el }) {
     kinds = await decodePayload(model.get("payload"));
     const names = Object.keys(kinds);
     if (!names.length) return;
+    const start = model.get("payload").start;
+    if (state.kind === null && start) {
+      state.kind = start.kind;
+      state.layer = start.layer;
+      state.head = start.head;
+    }
     fillSelect(kindSelect, names.map((name) => [name, kinds[name].label]), names.includes(state.kind) ? state.kind : names[0]);
     selectKind(kindSelect.value);
     el.dataset.ready = "true";

@@ -58,14 +58,16 @@ class AttentionExplorer(anywidget.AnyWidget):
         target_vocabulary: Vocabulary | None = None,
         tokenize: Callable[[str], list[str]] = list,
         max_length: int = 32,
+        start: tuple[str, int, int] | None = None,
     ):
         """Run `model` on `text` and show its attention; in a kernel, the text box runs it again.
 
-        For an encoder-decoder model the target is the model's own greedy output.
+        For an encoder-decoder model the target is the model's own greedy output. `start` is the
+        (kind, layer, head) to open on, counted from 0.
         """
 
         def rerun(new_text: str) -> dict:
-            return model_payload(model, new_text, source_vocabulary, target_vocabulary, tokenize, max_length)
+            return model_payload(model, new_text, source_vocabulary, target_vocabulary, tokenize, max_length, start)
 
         return cls(rerun(text), rerun=rerun, text=text)
 
@@ -126,6 +128,7 @@ def model_payload(
     target_vocabulary: Vocabulary | None,
     tokenize: Callable[[str], list[str]],
     max_length: int,
+    start: tuple[str, int, int] | None = None,
 ) -> dict:
     """Attention weights of `model` on `text`, computed in float64 so the 8-bit codes are the same on every CPU."""
     from lib.decoding import greedy_decode, strip_after_eos
@@ -155,7 +158,7 @@ def model_payload(
         title = "".join(tokens)
     else:
         raise TypeError(f"expected a lib model, got {type(model).__name__}")
-    return make_payload(kinds, title=title)
+    return make_payload(kinds, title=title, start=start)
 
 
 def stack(per_layer: list[torch.Tensor]) -> torch.Tensor:

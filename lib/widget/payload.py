@@ -57,8 +57,11 @@ def encode_kind(weights, row_tokens: list[str], col_tokens: list[str]) -> dict:
     }
 
 
-def make_payload(kinds: dict[str, tuple], title: str = "") -> dict:
-    """kinds maps "encoder_self" / "decoder_self" / "cross" to (weights, row tokens, column tokens)."""
+def make_payload(kinds: dict[str, tuple], title: str = "", start: tuple[str, int, int] | None = None) -> dict:
+    """kinds maps "encoder_self" / "decoder_self" / "cross" to (weights, row tokens, column tokens).
+
+    `start` = (kind, layer, head), counted from 0, is the view the explorer opens on.
+    """
     if not kinds:
         raise ValueError("nothing to show: give at least one kind of attention")
     unknown = set(kinds) - set(KIND_LABELS)
@@ -68,7 +71,13 @@ def make_payload(kinds: dict[str, tuple], title: str = "") -> dict:
     for name in KIND_LABELS:  # a fixed order, so the same input always gives the same page
         if name in kinds:
             packed[name] = {"label": KIND_LABELS[name], **encode_kind(*kinds[name])}
-    return {"version": 1, "title": title, "kinds": packed}
+    payload = {"version": 1, "title": title, "kinds": packed}
+    if start is not None:
+        kind, layer, head = start
+        if kind not in packed or not 0 <= layer < packed[kind]["layers"] or not 0 <= head < packed[kind]["heads"]:
+            raise ValueError(f"start view {start} does not exist in this payload")
+        payload["start"] = {"kind": kind, "layer": layer, "head": head}
+    return payload
 
 
 def decode_kind(entry: dict) -> np.ndarray:
