@@ -34,6 +34,7 @@ class TokenEmbedding(nn.Module):
         self.d_model = d_model
         self.lookup = nn.Embedding(vocab_size, d_model, padding_idx=padding_idx)
 
-    def forward(self, tokens: Tensor) -> Tensor:
-        check_token_ids(tokens, self.vocab_size)
+    def forward(self, tokens: Tensor, name: str = "tokens") -> Tensor:
+        """`name` is what an error message calls the input ("source", "target", ...)."""
+        check_token_ids(tokens, self.vocab_size, name)
         return self.lookup(tokens.long()) * math.sqrt(self.d_model)  # (batch, seq, d_model)

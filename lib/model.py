@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from lib.config import TransformerConfig
 from lib.dropout import Dropout
-from lib.embedding import TokenEmbedding, check_token_ids
+from lib.embedding import TokenEmbedding
 from lib.layers import Decoder, Encoder
 from lib.masks import padding_mask
 from lib.positional import RotaryEmbedding, additive_positional
@@ -35,8 +35,8 @@ class InputLayer(nn.Module):
         self.positions = additive_positional(config.positional, config.d_model, config.max_len)
         self.dropout = Dropout(config.dropout)
 
-    def forward(self, tokens: Tensor) -> Tensor:
-        return self.dropout(self.positions(self.token_embedding(tokens)))  # (batch, seq, d_model)
+    def forward(self, tokens: Tensor, name: str = "tokens") -> Tensor:
+        return self.dropout(self.positions(self.token_embedding(tokens, name)))  # (batch, seq, d_model)
 
 
 def make_rotary(config: TransformerConfig) -> RotaryEmbedding | None:
@@ -74,9 +74,8 @@ class Transformer(nn.Module):
 
     def encode(self, source: Tensor, need_weights: bool = False) -> tuple[Tensor, Tensor | None, list[Tensor]]:
         """source (batch, src) -> memory (batch, src, d_model), its padding mask, encoder weights."""
-        check_token_ids(source, self.config.vocab_size, "source")
+        x = self.source_input(source, "source")  # checks the ids first
         source_padding = padding_or_none(source, self.config.pad_id)
-        x = self.source_input(source)
         memory, weights = self.encoder(x, source_padding, rotary=self.rotary, need_weights=need_weights)
         return memory, source_padding, weights
 
@@ -84,11 +83,10 @@ class Transformer(nn.Module):
         self, target: Tensor, memory: Tensor, memory_padding: Tensor | None, need_weights: bool = False
     ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
         """target (batch, tgt) and memory -> logits (batch, tgt, target vocab) and decoder weights."""
-        check_token_ids(target, self.config.output_vocab_size, "target")
+        y = self.target_input(target, "target")  # checks the ids first
         if target.size(0) != memory.size(0):
             raise ValueError(f"source has batch size {memory.size(0)} but target has {target.size(0)}")
         target_padding = padding_or_none(target, self.config.pad_id)
-        y = self.target_input(target)
         y, self_weights, cross_weights = self.decoder(
             y, memory, target_padding, memory_padding, rotary=self.rotary, need_weights=need_weights
         )
@@ -96,23 +94,15 @@ class Transformer(nn.Module):
 
     def forward(self, source: Tensor, target: Tensor) -> Tensor:
         """Logits (batch, tgt, target vocab): position t predicts target token t + 1."""
-        self._check_batches(source, target)
         memory, memory_padding, _ = self.encode(source)
         logits, _, _ = self.decode(target, memory, memory_padding)
         return logits
 
     def forward_with_attention(self, source: Tensor, target: Tensor) -> tuple[Tensor, AttentionMaps]:
         """The same logits as `forward`, plus every layer's attention weights."""
-        self._check_batches(source, target)
         memory, memory_padding, encoder_weights = self.encode(source, need_weights=True)
         logits, self_weights, cross_weights = self.decode(target, memory, memory_padding, need_weights=True)
         return logits, AttentionMaps(encoder_weights, self_weights, cross_weights)
-
-    def _check_batches(self, source: Tensor, target: Tensor) -> None:
-        check_token_ids(source, self.config.vocab_size, "source")
-        check_token_ids(target, self.config.output_vocab_size, "target")
-        if source.size(0) != target.size(0):
-            raise ValueError(f"source has batch size {source.size(0)} but target has {target.size(0)}")
 
 
 class DecoderOnlyTransformer(nn.Module):
@@ -134,9 +124,8 @@ class DecoderOnlyTransformer(nn.Module):
         return self.forward_with_attention(tokens, need_weights=False)[0]
 
     def forward_with_attention(self, tokens: Tensor, need_weights: bool = True) -> tuple[Tensor, AttentionMaps]:
-        check_token_ids(tokens, self.config.vocab_size)
+        x = self.input(tokens)  # checks the ids first
         padding = padding_or_none(tokens, self.config.pad_id)
-        x = self.input(tokens)
         x, weights = self.layers(x, padding, is_causal=True, rotary=self.rotary, need_weights=need_weights)
         return self.generator(x), AttentionMaps(decoder_self=weights)
 
@@ -158,9 +147,8 @@ class EncoderOnlyTransformer(nn.Module):
         return self.forward_with_attention(tokens, need_weights=False)[0]
 
     def forward_with_attention(self, tokens: Tensor, need_weights: bool = True) -> tuple[Tensor, AttentionMaps]:
-        check_token_ids(tokens, self.config.vocab_size)
+        x = self.input(tokens)  # checks the ids first
         padding = padding_or_none(tokens, self.config.pad_id)
-        x = self.input(tokens)
         x, weights = self.layers(x, padding, rotary=self.rotary, need_weights=need_weights)
         return self.head(x), AttentionMaps(encoder_self=weights)
 
