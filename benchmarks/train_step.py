@@ -92,10 +92,7 @@ def compare_training_step(rounds: int, steps_per_round: int) -> None:
 def time_copy_task() -> None:
     generator = make_reproducible(0, threads=torch.get_num_threads())
     held_out = make_pairs("copy", 1000, 10, 10, 10, torch.Generator().manual_seed(1234))
-    config = TransformerConfig(
-        vocab_size=14, d_model=64, num_heads=4, d_ff=128, num_encoder_layers=1, num_decoder_layers=1, max_len=16,
-        norm_first=True,
-    )  # fmt: skip
+    config = TransformerConfig.tiny(vocab_size=14)
     model = Transformer(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     batches = random_batches("copy", 64, 10, 10, 10, generator)

@@ -45,6 +45,12 @@ class TransformerConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
+    @classmethod
+    def tiny(cls, vocab_size: int, **overrides) -> "TransformerConfig":
+        """One encoder and one decoder layer, d_model 64, Pre-LN: learns copy or reverse in seconds."""
+        settings = dict(d_model=64, num_heads=4, d_ff=128, num_encoder_layers=1, num_decoder_layers=1, max_len=16)
+        return cls(vocab_size=vocab_size, norm_first=True, **{**settings, **overrides})
+
     @property
     def head_dim(self) -> int:
         """Dimensions per head, d_k = d_model / num_heads."""

@@ -13,16 +13,7 @@ from lib.training import seq2seq_loss, train
 @pytest.fixture(scope="module")
 def reverse_model():
     torch.manual_seed(0)
-    config = TransformerConfig(
-        vocab_size=10,
-        d_model=64,
-        num_heads=4,
-        d_ff=128,
-        num_encoder_layers=1,
-        num_decoder_layers=1,
-        max_len=16,
-        norm_first=True,
-    )
+    config = TransformerConfig.tiny(vocab_size=10)
     model = Transformer(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     train(model, random_batches("reverse", 64, 3, 6, 6, torch.Generator().manual_seed(0)), seq2seq_loss, optimizer, 400)

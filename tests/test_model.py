@@ -114,8 +114,3 @@ def test_weight_tying_shares_one_matrix():
 def test_bad_inputs_raise_clear_errors(source, target, error, message):
     with pytest.raises(error, match=message):
         Transformer(small_config())(source, target)
-
-
-def test_config_rejects_heads_that_do_not_divide_d_model():
-    with pytest.raises(ValueError, match="d_model \\(30\\) must be divisible by num_heads \\(4\\)"):
-        small_config(d_model=30)

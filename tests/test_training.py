@@ -49,16 +49,7 @@ def test_linear_schedule_rises_then_falls_to_zero():
 def test_copy_task_trains_to_99_percent_exact_sequences():
     generator = torch.Generator().manual_seed(0)
     held_out = make_pairs("copy", 1000, 10, 10, 10, torch.Generator().manual_seed(1234))
-    config = TransformerConfig(
-        vocab_size=14,
-        d_model=64,
-        num_heads=4,
-        d_ff=128,
-        num_encoder_layers=1,
-        num_decoder_layers=1,
-        max_len=16,
-        norm_first=True,
-    )
+    config = TransformerConfig.tiny(vocab_size=14)
     model = Transformer(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     batches = random_batches("copy", 64, 10, 10, 10, generator)

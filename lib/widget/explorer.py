@@ -137,7 +137,7 @@ def model_payload(
     if not tokens:
         raise ValueError("the input is empty")
     ids = torch.tensor([source_vocabulary.encode(tokens)])
-    exact = copy.deepcopy(model).double().eval()
+    exact = copy.deepcopy(model).cpu().double().eval()  # a copy: the caller's model keeps its device and dtype
     shown = source_vocabulary.decode(ids[0], skip_special=False)
     if isinstance(exact, Transformer):
         target_vocabulary = target_vocabulary or source_vocabulary

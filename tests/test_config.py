@@ -1,0 +1,35 @@
+"""The config refuses sizes that cannot work, naming the problem, and derives the rest."""
+
+import pytest
+
+from lib import TransformerConfig
+
+
+def test_heads_must_divide_d_model():
+    with pytest.raises(ValueError, match="d_model \\(30\\) must be divisible by num_heads \\(4\\)"):
+        TransformerConfig(d_model=30, num_heads=4)
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(d_model=0), "d_model must be positive"),
+        (dict(dropout=1.0), "dropout must be in \\[0, 1\\)"),
+        (dict(positional="relative"), "unknown positional encoding 'relative'"),
+        (dict(d_model=12, num_heads=4, positional="rotary"), "rotary positions need an even head dimension, got 3"),
+    ],
+)
+def test_impossible_settings_are_named(settings, message):
+    with pytest.raises(ValueError, match=message):
+        TransformerConfig(**settings)
+
+
+def test_derived_sizes():
+    config = TransformerConfig(vocab_size=20, target_vocab_size=30, d_model=64, num_heads=8)
+    assert config.head_dim == 8 and config.output_vocab_size == 30
+    assert TransformerConfig(norm_first=True).use_final_norm and not TransformerConfig().use_final_norm
+
+
+def test_tiny_preset_accepts_overrides():
+    config = TransformerConfig.tiny(vocab_size=14, max_len=32)
+    assert (config.num_encoder_layers, config.d_model, config.max_len, config.norm_first) == (1, 64, 32, True)
