@@ -78,10 +78,6 @@ class Seq2SeqBatch:
     target_input: Tensor  # (batch, tgt_len)
     target_output: Tensor  # (batch, tgt_len)
 
-    @property
-    def num_target_tokens(self) -> int:
-        return int((self.target_output != PAD_ID).sum())
-
 
 def pad_sequences(sequences: list[list[int]], pad_id: int = PAD_ID) -> Tensor:
     """Right-pad lists of ids to one (batch, longest) tensor."""
@@ -94,16 +90,6 @@ def collate(pairs: list[tuple[list[int], list[int]]]) -> Seq2SeqBatch:
     target_input = pad_sequences([[BOS_ID] + target for _, target in pairs])
     target_output = pad_sequences([target + [EOS_ID] for _, target in pairs])
     return Seq2SeqBatch(sources, target_input, target_output)
-
-
-def iterate_batches(
-    pairs: list[tuple[list[int], list[int]]], batch_size: int, generator: torch.Generator | None = None
-) -> Iterator[Seq2SeqBatch]:
-    """One pass over `pairs` in batches; shuffled when a generator is given."""
-    order = torch.randperm(len(pairs), generator=generator).tolist() if generator else range(len(pairs))
-    order = list(order)
-    for start in range(0, len(order), batch_size):
-        yield collate([pairs[i] for i in order[start : start + batch_size]])
 
 
 def random_batches(

@@ -1,6 +1,5 @@
 """Loss, learning-rate schedules and the training loop every chapter uses."""
 
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -74,16 +73,6 @@ class TrainingHistory:
     losses: list[float] = field(default_factory=list)
     learning_rates: list[float] = field(default_factory=list)
 
-    def smoothed_losses(self, window: int = 20) -> list[float]:
-        """Running mean of the loss over the last `window` steps."""
-        out, total = [], 0.0
-        for i, loss in enumerate(self.losses):
-            total += loss
-            if i >= window:
-                total -= self.losses[i - window]
-            out.append(total / min(i + 1, window))
-        return out
-
 
 def train(
     model: nn.Module,
@@ -134,7 +123,3 @@ def _progress_bar(total: int, description: str):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=description, leave=False)
-
-
-def perplexity(mean_cross_entropy: float) -> float:
-    return math.exp(mean_cross_entropy)
