@@ -1,5 +1,6 @@
 """The reproducibility helper makes two runs identical."""
 
+import pytest
 import torch
 
 from lib import Transformer, TransformerConfig, make_reproducible
@@ -14,3 +15,8 @@ def test_same_seed_same_model_and_numbers():
     assert torch.equal(a, torch.rand(3))
     assert all(torch.equal(first[k], second[k]) for k in first)
     assert torch.get_num_threads() == 1 and torch.are_deterministic_algorithms_enabled()
+
+
+def test_thread_count_must_be_positive():
+    with pytest.raises(ValueError, match="threads must be at least 1"):
+        make_reproducible(threads=0)
