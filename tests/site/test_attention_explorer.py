@@ -10,7 +10,7 @@ import torch
 from lib.checkpoint import load_checkpoint
 from lib.tasks import task_vocabulary
 from lib.widget import static_html
-from lib.widget.explorer import model_payload
+from lib.widget.explorer import ESM_SOURCE, model_payload
 from lib.widget.payload import decode_kind, make_payload
 from site_helpers import ROOT, SCREENSHOTS, screenshot
 
@@ -127,3 +127,47 @@ def test_tokens_are_shown_as_text(browser):
     assert re.sub(r"\s+", " ", page.locator(".attn-x-queries").text_content()).startswith(evil)
     context.close()
     assert dialogs == []
+
+
+def test_live_mode_module_sends_text_and_redraws_on_new_weights(browser):
+    """The ES module anywidget loads in Jupyter, driven by a stand-in for the widget model."""
+    first = make_payload({"encoder_self": (torch.full((1, 2, 3, 3), 1 / 3), list("abc"), list("abc"))})
+    second = make_payload({"encoder_self": (torch.full((1, 2, 4, 4), 1 / 4), list("wxyz"), list("wxyz"))})
+    assert "</script>" not in ESM_SOURCE  # so the module can sit inside a <script> element as is
+    page_source = f"""<!doctype html><html><body><div id="root"></div>
+    <script id="esm" type="text/plain">{ESM_SOURCE}</script>
+    <script type="module">
+      const source = document.getElementById("esm").textContent;
+      const url = URL.createObjectURL(new Blob([source], {{ type: "text/javascript" }}));
+      const module = await import(url);
+      const state = {{ payload: {json.dumps(first)}, live: true, text: "abc", error: "" }};
+      const listeners = {{}};
+      window.sent = [];
+      const model = {{
+        get: (name) => state[name],
+        set: (name, value) => {{ state[name] = value; window.sent.push([name, value]); }},
+        save_changes: () => window.sent.push(["save"]),
+        on: (event, callback) => {{ listeners[event] = callback; }},
+      }};
+      window.kernelReplies = (payload, error) => {{
+        state.payload = payload; state.error = error;
+        listeners["change:payload"](); listeners["change:error"]();
+      }};
+      module.default.render({{ model, el: document.getElementById("root") }});
+    </script></body></html>"""
+    context = browser.new_context()
+    page = context.new_page()
+    page.route("**/*", lambda route: route.abort())
+    page.set_content(page_source)
+    root = page.locator(".attention-explorer[data-ready]")
+    root.wait_for()
+    text_box = root.get_by_label("Input", exact=True)
+    assert text_box.input_value() == "abc"
+    text_box.fill("wxyz")
+    root.get_by_role("button", name="Run").click()
+    assert page.evaluate("window.sent") == [["text", "wxyz"], ["save"]]
+    page.evaluate(f"window.kernelReplies({json.dumps(second)}, 'shown after a new run')")
+    page.wait_for_function("document.querySelectorAll('.attn-x-queries .attn-x-token').length === 4")
+    assert root.locator(".attn-x-queries").text_content().replace(" ", "") == "wxyz"
+    assert root.locator(".attn-x-error").text_content() == "shown after a new run"
+    context.close()
