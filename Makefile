@@ -46,6 +46,7 @@ nbval-variants: $(INSTALLED)
 
 benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/train_step.py
+	$(BIN)/python benchmarks/explorer_redraw.py
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

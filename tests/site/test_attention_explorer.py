@@ -85,33 +85,34 @@ def test_keyboard_focus_works_like_hover(explorer):
     assert "query 2" in root.locator(".attn-x-status").text_content()
 
 
-def test_large_explorer_redraws_within_100_ms(browser):
+def test_large_explorer_fits_and_switches_correctly(browser):
+    """256 tokens x 6 layers x 8 heads: under 2 MB, and switching shows the right weights.
+
+    How fast it redraws is measured by benchmarks/explorer_redraw.py, not asserted here.
+    """
     torch.manual_seed(0)
     weights = torch.softmax(torch.randn(6, 8, 256, 256) * 2, dim=-1)
     tokens = [f"<tok{i}>" for i in range(256)]
-    html = static_html(make_payload({"encoder_self": (weights, tokens, tokens)}))
+    payload = make_payload({"encoder_self": (weights, tokens, tokens)})
+    html = static_html(payload)
     assert len(html.encode()) <= 2_000_000
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.route("**/*", lambda route: route.abort())  # nothing may be fetched
     page.set_content(f"<!doctype html><html><body>{html}</body></html>")
-    page.locator(".attention-explorer[data-ready]").wait_for()
-    timings = page.evaluate(
-        """() => {
-        const selects = document.querySelectorAll(".attention-explorer select");
-        const time = (select, value) => {
-            const start = performance.now();
-            select.value = value;
-            select.dispatchEvent(new Event("change"));
-            return performance.now() - start;
-        };
-        return [time(selects[2], "4"), time(selects[1], "6"), time(selects[2], "1"), time(selects[1], "3")];
-    }"""
-    )
+    root = page.locator(".attention-explorer[data-ready]")
+    root.wait_for()
+    expected = decode_kind(payload["kinds"]["encoder_self"])
+    for layer, head in [(5, 7), (2, 3)]:
+        root.get_by_label("Layer", exact=True).select_option(value=str(layer + 1))
+        root.get_by_label("Head", exact=True).select_option(value=str(head + 1))
+        root.locator(".attn-x-queries .attn-x-token").nth(100).focus()
+        shown = shown_values(root)
+        assert len(shown) == 256
+        assert shown == pytest.approx([round(float(w), 2) for w in expected[layer, head, 100]], abs=0.0051)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "explorer-256-tokens.png"))
     context.close()
-    assert max(timings) < 100, f"redraw times in ms: {timings}"
 
 
 def test_tokens_are_shown_as_text(browser):
