@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -54,6 +55,14 @@ def test_contract_names_out_of_order_counts_and_missing_seed_call(tmp_path):
     assert any("order.ipynb, cell 0: execution count 3, expected 1" in p for p in problems)
 
 
+def execute_in_fresh_kernel(notebook, path: Path) -> None:
+    """Run `notebook` top to bottom in a new kernel started in the notebook's folder, as the book does."""
+    os.environ["TRANSFORMER_BOOK_PROGRESS"] = "0"
+    NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
+
+
 def text_outputs(notebook) -> list[str]:
     texts = []
     for cell in notebook.cells:
@@ -63,11 +72,30 @@ def text_outputs(notebook) -> list[str]:
 
 
 def test_executing_a_notebook_twice_gives_identical_text():
-    os.environ["TRANSFORMER_BOOK_PROGRESS"] = "0"
     runs = []
     for _ in range(2):
         notebook = nbformat.read(DETERMINISM_NOTEBOOK, as_version=4)
-        NotebookClient(notebook, timeout=600, kernel_name="python3",
-                       resources={"metadata": {"path": str(DETERMINISM_NOTEBOOK.parent)}}).execute()  # fmt: skip
+        execute_in_fresh_kernel(notebook, DETERMINISM_NOTEBOOK)
         runs.append(text_outputs(notebook))
     assert runs[0] == runs[1]
+
+
+SOLUTION_BLOCK = re.compile(r"````\{solution\}.*?````", re.S)
+PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+
+
+def solution_code(notebook) -> list[str]:
+    """The ```python blocks inside the chapter's hidden exercise solutions, in order."""
+    markdown = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+    return [code for solution in SOLUTION_BLOCK.findall(markdown) for code in PYTHON_BLOCK.findall(solution)]
+
+
+@pytest.mark.parametrize("path", chapter_notebooks(), ids=lambda p: p.name)
+def test_exercise_solutions_run(path):
+    """Solutions are markdown, so nothing else runs them: run each after the chapter, in its kernel."""
+    notebook = nbformat.read(path, as_version=4)
+    solutions = solution_code(notebook)
+    if not solutions:
+        pytest.fail(f"{path.name} has no code in its exercise solutions")
+    notebook.cells += [nbformat.v4.new_code_cell(code) for code in solutions]
+    execute_in_fresh_kernel(notebook, path)
