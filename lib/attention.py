@@ -55,6 +55,16 @@ def _unblock_fully_masked_rows(mask: Tensor, dtype: torch.dtype) -> tuple[Tensor
     return mask.masked_fill(fully_masked, 0.0), fully_masked
 
 
+def add_causal(attn_mask: Tensor | None, length: int, device: torch.device) -> Tensor:
+    """`attn_mask` with the future blocked as well, in the mask's own form (bool or additive)."""
+    causal = causal_mask(length, device=device)
+    if attn_mask is None:
+        return causal
+    if attn_mask.dtype == torch.bool:
+        return attn_mask | causal
+    return attn_mask.masked_fill(causal, float("-inf"))
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head attention for self-attention (`key_value=None`) and cross-attention.
 
@@ -109,8 +119,7 @@ class MultiHeadAttention(nn.Module):
             weights = None
         else:
             if is_causal:
-                causal = causal_mask(seq_q, device=query.device)
-                attn_mask = causal if attn_mask is None else attn_mask | causal
+                attn_mask = add_causal(attn_mask, seq_q, query.device)
             mask = combine_masks(attn_mask, key_padding_mask, batch, self.num_heads, seq_q, seq_k, q.dtype)
             if need_weights:
                 out, weights = scaled_dot_product_attention(q, k, v, mask, dropout)

@@ -133,3 +133,16 @@ def test_bad_inputs_raise_clear_errors(call, message):
 def test_heads_must_divide_d_model():
     with pytest.raises(ValueError, match="divisible by num_heads"):
         MultiHeadAttention(10, 3)
+
+
+def test_causal_flag_combines_with_bool_and_float_masks_alike():
+    attention = MultiHeadAttention(8, 2)
+    x = torch.randn(2, 5, 8)
+    blocked = torch.zeros(5, 5, dtype=torch.bool)
+    blocked[:, 0] = True  # nobody may look at position 0 ...
+    blocked[0, 0] = False  # ... except position 0 itself
+    additive = torch.zeros(5, 5).masked_fill(blocked, float("-inf"))
+    with_bool, bool_weights = attention(x, attn_mask=blocked, is_causal=True, need_weights=True)
+    with_float, _ = attention(x, attn_mask=additive, is_causal=True)
+    torch.testing.assert_close(with_bool, with_float)
+    assert torch.all(bool_weights[:, :, 1:, 0] == 0) and torch.all(torch.triu(bool_weights[0, 0], diagonal=1) == 0)
