@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lib.masks import causal_mask, check_attn_mask, check_key_padding_mask, combine_masks
+from lib.masks import add_causal, as_additive, check_attn_mask, check_key_padding_mask, combine_masks
 
 
 def scaled_dot_product_attention(
@@ -47,22 +47,9 @@ def scaled_dot_product_attention(
 def _unblock_fully_masked_rows(mask: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     """An additive mask in which rows that block every key are opened (to avoid 0/0 = NaN),
     and a bool (..., seq_q, 1) marking those rows so the caller can zero them afterwards."""
-    if mask.dtype == torch.bool:
-        mask = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(mask, float("-inf"))
-    else:
-        mask = mask.to(dtype)
+    mask = as_additive(mask, dtype)
     fully_masked = torch.isneginf(mask).all(dim=-1, keepdim=True)
     return mask.masked_fill(fully_masked, 0.0), fully_masked
-
-
-def add_causal(attn_mask: Tensor | None, length: int, device: torch.device) -> Tensor:
-    """`attn_mask` with the future blocked as well, in the mask's own form (bool or additive)."""
-    causal = causal_mask(length, device=device)
-    if attn_mask is None:
-        return causal
-    if attn_mask.dtype == torch.bool:
-        return attn_mask | causal
-    return attn_mask.masked_fill(causal, float("-inf"))
 
 
 class MultiHeadAttention(nn.Module):
@@ -146,10 +133,8 @@ class MultiHeadAttention(nn.Module):
     def _fast_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout: float) -> Tensor:
         if mask is None:
             return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
-        fully_masked = torch.isneginf(mask).all(dim=-1, keepdim=True)  # (batch, heads|1, q, 1)
-        if not fully_masked.any():
-            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.masked_fill(fully_masked, 0.0), dropout_p=dropout)
+        mask, fully_masked = _unblock_fully_masked_rows(mask, q.dtype)  # fully_masked: (batch, heads|1, q, 1)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
         return out.masked_fill(fully_masked, 0.0)
 
     def _check_inputs(self, query: Tensor, key_value: Tensor | None) -> None:

@@ -14,6 +14,16 @@ def causal_mask(length: int, device: torch.device | None = None) -> Tensor:
     return torch.triu(ones, diagonal=1)
 
 
+def add_causal(attn_mask: Tensor | None, length: int, device: torch.device | None = None) -> Tensor:
+    """`attn_mask` with the future blocked as well, in the mask's own form (bool or additive)."""
+    causal = causal_mask(length, device=device)
+    if attn_mask is None:
+        return causal
+    if attn_mask.dtype == torch.bool:
+        return attn_mask | causal
+    return attn_mask.masked_fill(causal, float("-inf"))
+
+
 def padding_mask(tokens: Tensor, pad_id: int) -> Tensor:
     """(batch, seq) bool mask, True where the token is padding."""
     return tokens == pad_id

@@ -2,7 +2,7 @@
 
 import torch
 
-from lib.masks import causal_mask, combine_masks, padding_mask
+from lib.masks import add_causal, causal_mask, combine_masks, padding_mask
 
 
 def test_causal_mask_blocks_exactly_the_future():
@@ -21,3 +21,11 @@ def test_combined_mask_blocks_either_reason():
     combined = combine_masks(causal_mask(3), torch.tensor([[False, False, True]]), 1, 2, 3, 3, torch.float32)
     blocked = torch.isneginf(combined)[0, 0]
     assert blocked.tolist() == [[False, True, True], [False, False, True], [False, False, True]]
+
+
+def test_add_causal_keeps_the_masks_form():
+    own = torch.tensor([[False, True], [False, False]])
+    assert add_causal(own, 2).tolist() == [[False, True], [False, False]]
+    additive = add_causal(torch.tensor([[0.0, 0.0], [-1.0, 0.0]]), 2)
+    assert additive.tolist() == [[0.0, float("-inf")], [-1.0, 0.0]]
+    assert torch.equal(add_causal(None, 3), causal_mask(3))
