@@ -11,6 +11,8 @@ from pydoc_data.topics import topics
 import torch
 from torch import Tensor
 
+from lib.tokenizers import WordTokenizer
+
 HEADING_UNDERLINE = re.compile(r"^[*=\-~^]+$")
 
 
@@ -41,15 +43,15 @@ def word_level_corpus(max_vocab: int = 1500, validation_fraction: float = 0.1):
     The vocabulary keeps the `max_vocab` most frequent words (rarer ones become <unk>); the last
     `validation_fraction` of the paragraphs are held out.
     """
-    from lib.tokenizers import WordTokenizer
 
     paragraphs = python_reference_paragraphs()
     split = int(len(paragraphs) * (1 - validation_fraction))
     training_text = "\n\n".join(paragraphs[:split])
     tokenizer = WordTokenizer.from_text(training_text, max_size=max_vocab)
     validation_text = "\n\n".join(paragraphs[split:])
-    as_ids = lambda text: torch.tensor(tokenizer.encode(text), dtype=torch.long)  # noqa: E731
-    return tokenizer, as_ids(training_text), as_ids(validation_text)
+    training_ids = torch.tensor(tokenizer.encode(training_text), dtype=torch.long)
+    validation_ids = torch.tensor(tokenizer.encode(validation_text), dtype=torch.long)
+    return tokenizer, training_ids, validation_ids
 
 
 def random_windows(ids: Tensor, batch_size: int, length: int, generator: torch.Generator | None = None):

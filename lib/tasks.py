@@ -49,7 +49,8 @@ def make_pairs(
         raise ValueError(f"need 1 <= min_length <= max_length, got {min_length} and {max_length}")
     lengths = torch.randint(min_length, max_length + 1, (num_examples,), generator=generator).tolist()
     if task == "addition":
-        return [_addition_pair(length, generator) for length in lengths]
+        vocabulary = task_vocabulary("addition")
+        return [_addition_pair(length, vocabulary, generator) for length in lengths]
     pairs = []
     for length in lengths:
         source = (torch.randint(0, num_symbols, (length,), generator=generator) + FIRST_SYMBOL_ID).tolist()
@@ -63,10 +64,11 @@ def make_pairs(
     return pairs
 
 
-def _addition_pair(num_digits: int, generator: torch.Generator | None) -> tuple[list[int], list[int]]:
+def _addition_pair(
+    num_digits: int, vocabulary: Vocabulary, generator: torch.Generator | None
+) -> tuple[list[int], list[int]]:
     high = 10**num_digits
     a, b = torch.randint(0, high, (2,), generator=generator).tolist()
-    vocabulary = task_vocabulary("addition")
     return vocabulary.encode(list(f"{a}+{b}")), vocabulary.encode(list(str(a + b)))
 
 

@@ -15,6 +15,7 @@ import anywidget
 import torch
 import traitlets
 
+from lib.decoding import greedy_decode, strip_after_eos
 from lib.model import DecoderOnlyTransformer, EncoderOnlyTransformer, Transformer
 from lib.tokenizers import BOS_ID, Vocabulary
 from lib.widget.payload import KIND_LABELS, make_payload, payload_json_for_html
@@ -131,8 +132,6 @@ def model_payload(
     start: tuple[str, int, int] | None = None,
 ) -> dict:
     """Attention weights of `model` on `text`, computed in float64 so the 8-bit codes are the same on every CPU."""
-    from lib.decoding import greedy_decode, strip_after_eos
-
     tokens = tokenize(text)
     if not tokens:
         raise ValueError("the input is empty")
