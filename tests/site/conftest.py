@@ -89,3 +89,28 @@ def open_page(browser, site_url):
     yield opener
     for context in contexts:
         context.close()
+
+
+@pytest.fixture
+def open_offline_html(browser):
+    """Render an HTML string in a fresh context with every request cut off, and wait for the explorer.
+
+    Returns (page, the explorer's root element, the messages of any dialogs it opened).
+    """
+    contexts = []
+
+    def opener(html: str):
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        contexts.append(context)
+        page = context.new_page()
+        dialogs = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.route("**/*", lambda route: route.abort())  # nothing may be fetched
+        page.set_content(html if html.startswith("<!doctype") else f"<!doctype html><html><body>{html}</body></html>")
+        root = page.locator(".attention-explorer[data-ready]").first
+        root.wait_for()
+        return page, root, dialogs
+
+    yield opener
+    for context in contexts:
+        context.close()

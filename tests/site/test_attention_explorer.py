@@ -85,7 +85,7 @@ def test_keyboard_focus_works_like_hover(explorer):
     assert "query 2" in root.locator(".attn-x-status").text_content()
 
 
-def test_large_explorer_fits_and_switches_correctly(browser):
+def test_large_explorer_fits_and_switches_correctly(open_offline_html):
     """256 tokens x 6 layers x 8 heads: under 2 MB, and switching shows the right weights.
 
     How fast it redraws is measured by benchmarks/explorer_redraw.py, not asserted here.
@@ -96,12 +96,7 @@ def test_large_explorer_fits_and_switches_correctly(browser):
     payload = make_payload({"encoder_self": (weights, tokens, tokens)})
     html = static_html(payload)
     assert len(html.encode()) <= 2_000_000
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.route("**/*", lambda route: route.abort())  # nothing may be fetched
-    page.set_content(f"<!doctype html><html><body>{html}</body></html>")
-    root = page.locator(".attention-explorer[data-ready]")
-    root.wait_for()
+    page, root, _ = open_offline_html(html)
     expected = decode_kind(payload["kinds"]["encoder_self"])
     for layer, head in [(5, 7), (2, 3)]:
         root.get_by_label("Layer", exact=True).select_option(value=str(layer + 1))
@@ -112,25 +107,18 @@ def test_large_explorer_fits_and_switches_correctly(browser):
         assert shown == pytest.approx([round(float(w), 2) for w in expected[layer, head, 100]], abs=0.0051)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "explorer-256-tokens.png"))
-    context.close()
 
 
-def test_tokens_are_shown_as_text(browser):
+def test_tokens_are_shown_as_text(open_offline_html):
     evil = "<img src=x onerror=alert(1)>"
     payload = make_payload({"encoder_self": (torch.full((1, 1, 2, 2), 0.5), [evil, "b"], [evil, "b"])})
-    context = browser.new_context()
-    page = context.new_page()
-    dialogs = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.set_content(f"<!doctype html><html><body>{static_html(payload)}</body></html>")
-    page.locator(".attention-explorer[data-ready]").wait_for()
-    assert page.locator(".attention-explorer img").count() == 0
-    assert re.sub(r"\s+", " ", page.locator(".attn-x-queries").text_content()).startswith(evil)
-    context.close()
+    _, root, dialogs = open_offline_html(static_html(payload))
+    assert root.locator("img").count() == 0
+    assert re.sub(r"\s+", " ", root.locator(".attn-x-queries").text_content()).startswith(evil)
     assert dialogs == []
 
 
-def test_live_mode_module_sends_text_and_redraws_on_new_weights(browser):
+def test_live_mode_module_sends_text_and_redraws_on_new_weights(open_offline_html):
     """The ES module anywidget loads in Jupyter, driven by a stand-in for the widget model."""
     first = make_payload({"encoder_self": (torch.full((1, 2, 3, 3), 1 / 3), list("abc"), list("abc"))})
     second = make_payload({"encoder_self": (torch.full((1, 2, 4, 4), 1 / 4), list("wxyz"), list("wxyz"))})
@@ -156,12 +144,7 @@ def test_live_mode_module_sends_text_and_redraws_on_new_weights(browser):
       }};
       module.default.render({{ model, el: document.getElementById("root") }});
     </script></body></html>"""
-    context = browser.new_context()
-    page = context.new_page()
-    page.route("**/*", lambda route: route.abort())
-    page.set_content(page_source)
-    root = page.locator(".attention-explorer[data-ready]")
-    root.wait_for()
+    page, root, _ = open_offline_html(page_source)
     text_box = root.get_by_label("Input", exact=True)
     assert text_box.input_value() == "abc"
     text_box.fill("wxyz")
@@ -171,4 +154,3 @@ def test_live_mode_module_sends_text_and_redraws_on_new_weights(browser):
     page.wait_for_function("document.querySelectorAll('.attn-x-queries .attn-x-token').length === 4")
     assert root.locator(".attn-x-queries").text_content().replace(" ", "") == "wxyz"
     assert root.locator(".attn-x-error").text_content() == "shown after a new run"
-    context.close()
