@@ -51,7 +51,7 @@ class LearnedPositionalEmbedding(nn.Module):
         super().__init__()
         self.max_len = max_len
         self.lookup = nn.Embedding(max_len, d_model)
-        nn.init.normal_(self.lookup.weight, std=0.02)
+        nn.init.normal_(self.lookup.weight, std=0.02)  # for use on its own; lib's models re-init every matrix (Xavier)
 
     def forward(self, x: Tensor) -> Tensor:
         check_length(x.size(1), self.max_len)
