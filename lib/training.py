@@ -1,6 +1,7 @@
 """Loss, learning-rate schedules and the training loop every chapter uses."""
 
-from collections.abc import Callable, Iterator
+import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import torch
@@ -54,16 +55,46 @@ def linear_warmup_schedule(warmup_steps: int, total_steps: int) -> Callable[[int
     return rate
 
 
+def cosine_schedule(warmup_steps: int, total_steps: int, final_fraction: float = 0.0) -> Callable[[int], float]:
+    """A factor rising linearly to 1 over `warmup_steps`, then following half a cosine down to `final_fraction`.
+
+    Loshchilov & Hutter (2017) without restarts: the rate falls slowly at first, fastest midway, and
+    slowly again near the end. Use with `torch.optim.lr_scheduler.LambdaLR`.
+    """
+    if not 0 <= warmup_steps < total_steps:
+        raise ValueError(f"need 0 <= warmup_steps < total_steps, got {warmup_steps} and {total_steps}")
+    if not 0.0 <= final_fraction <= 1.0:
+        raise ValueError(f"final_fraction must be in [0, 1], got {final_fraction}")
+
+    def rate(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = min(1.0, (step - warmup_steps) / (total_steps - warmup_steps))
+        return final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return rate
+
+
 def seq2seq_loss(model: nn.Module, batch: Seq2SeqBatch, smoothing: float = 0.0) -> Tensor:
-    """Teacher forcing: the decoder reads the true previous tokens and predicts the next one."""
+    """Teacher forcing: the decoder reads the true previous tokens and predicts the next one.
+
+    Padding is the model's own `config.pad_id`; a batch padded with another id is refused,
+    since the loss would then learn to predict padding.
+    """
+    pad_id = model.config.pad_id
+    if batch.pad_id != pad_id:
+        raise ValueError(
+            f"the batch is padded with id {batch.pad_id} but the model's config.pad_id is {pad_id}; "
+            "pass the config's ids to collate/random_batches"
+        )
     logits = model(batch.source, batch.target_input)  # (batch, tgt, vocab)
-    return label_smoothed_cross_entropy(logits, batch.target_output, smoothing)
+    return label_smoothed_cross_entropy(logits, batch.target_output, smoothing, pad_id)
 
 
 def language_model_loss(model: nn.Module, tokens: Tensor, smoothing: float = 0.0) -> Tensor:
-    """Next-token prediction: position t predicts token t + 1. tokens (batch, seq)."""
+    """Next-token prediction: position t predicts token t + 1. tokens (batch, seq); pads are the config's."""
     logits = model(tokens[:, :-1])
-    return label_smoothed_cross_entropy(logits, tokens[:, 1:], smoothing)
+    return label_smoothed_cross_entropy(logits, tokens[:, 1:], smoothing, model.config.pad_id)
 
 
 @dataclass
@@ -76,7 +107,7 @@ class TrainingHistory:
 
 def train(
     model: nn.Module,
-    batches: Iterator,
+    batches: Iterable,
     compute_loss: Callable[[nn.Module, object], Tensor],
     optimizer: torch.optim.Optimizer,
     steps: int,
@@ -87,14 +118,29 @@ def train(
 ) -> TrainingHistory:
     """Run `steps` optimizer steps, each on the next batch; return (or extend) the loss history.
 
-    A progress bar is shown in interactive sessions; the book's execute command and
-    tests turn it off (see `lib.reproducibility.progress_enabled`).
+    `model` may be wrapped, e.g. in `torch.nn.parallel.DistributedDataParallel`; the optimizer
+    must hold (some of) its parameters and no others. A progress bar is shown in interactive
+    sessions; the book's execute command and tests turn it off (see
+    `lib.reproducibility.progress_enabled`).
     """
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    check_optimizer_matches(model, optimizer)
+    batches = iter(batches)
     history = history if history is not None else TrainingHistory()
     model.train()
     bar = _progress_bar(steps, description)
-    for _ in range(steps):
-        loss = compute_loss(model, next(batches))
+    for step in range(steps):
+        try:
+            batch = next(batches)
+        except StopIteration:
+            if bar is not None:
+                bar.close()
+            raise ValueError(
+                f"the batch iterator ran out after {step} of {steps} steps; "
+                "pass an endless stream (e.g. lib.tasks.random_batches) or fewer steps"
+            ) from None
+        loss = compute_loss(model, batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"loss became {loss.item()} at step {len(history.losses)}; lower the learning rate"
@@ -115,6 +161,26 @@ def train(
         bar.close()
     model.eval()
     return history
+
+
+def check_optimizer_matches(model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    """Raise if the optimizer would update nothing of `model`, or tensors that are not its parameters.
+
+    Both happen when an optimizer built for one model is passed along with another.
+    """
+    model_ids = {id(p) for p in model.parameters()}
+    optimizer_params = [p for group in optimizer.param_groups for p in group["params"]]
+    foreign = sum(id(p) not in model_ids for p in optimizer_params)
+    if foreign == len(optimizer_params):
+        raise ValueError(
+            f"the optimizer holds none of the model's parameters ({len(optimizer_params)} foreign tensors); "
+            "was it built for another model?"
+        )
+    if foreign:
+        raise ValueError(
+            f"the optimizer holds {foreign} of {len(optimizer_params)} tensors that are not the model's "
+            "parameters; build it from model.parameters()"
+        )
 
 
 def _progress_bar(total: int, description: str):

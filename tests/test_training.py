@@ -1,5 +1,6 @@
 """Loss and schedules match their formulas; training converges on a small task."""
 
+import itertools
 import math
 
 import pytest
@@ -9,6 +10,7 @@ from lib import Transformer, TransformerConfig
 from lib.decoding import sequence_accuracy
 from lib.tasks import make_pairs, random_batches
 from lib.training import (
+    cosine_schedule,
     inverse_sqrt_schedule,
     label_smoothed_cross_entropy,
     linear_warmup_schedule,
@@ -46,6 +48,17 @@ def test_linear_schedule_rises_then_falls_to_zero():
     assert rate(0) == pytest.approx(0.1) and rate(9) == 1.0 and rate(55) == pytest.approx(0.5) and rate(100) == 0.0
 
 
+def test_cosine_schedule_warms_up_then_follows_half_a_cosine():
+    rate = cosine_schedule(10, 110, final_fraction=0.1)
+    assert rate(0) == pytest.approx(0.1) and rate(9) == 1.0 and rate(10) == 1.0
+    assert rate(60) == pytest.approx(0.55)  # halfway down: the mean of 1 and 0.1
+    assert rate(110) == pytest.approx(0.1) and rate(500) == pytest.approx(0.1)
+    rates = [rate(step) for step in range(10, 111)]
+    assert all(later <= earlier for earlier, later in zip(rates, rates[1:], strict=False))
+    with pytest.raises(ValueError, match="warmup_steps < total_steps"):
+        cosine_schedule(100, 100)
+
+
 def test_copy_task_trains_to_99_percent_exact_sequences():
     generator = torch.Generator().manual_seed(0)
     held_out = make_pairs("copy", 1000, 10, 10, 10, torch.Generator().manual_seed(1234))
@@ -70,3 +83,39 @@ def test_diverging_loss_raises():
         model.generator.bias.fill_(math.nan)
     with pytest.raises(FloatingPointError, match="loss became nan"):
         train(model, batches, seq2seq_loss, optimizer, 1)
+
+
+def tiny_copy_setup():
+    model = Transformer(TransformerConfig(vocab_size=8, d_model=8, num_heads=2, d_ff=8))
+    batches = random_batches("copy", 4, 2, 3, 4, torch.Generator().manual_seed(0))
+    return model, batches
+
+
+def test_empty_batch_iterator_raises_clearly():
+    model, _ = tiny_copy_setup()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="ran out after 0 of 3 steps"):
+        train(model, iter([]), seq2seq_loss, optimizer, 3)
+    two_batches = list(itertools.islice(random_batches("copy", 4, 2, 3, 4), 2))
+    with pytest.raises(ValueError, match="ran out after 2 of 3 steps"):
+        train(model, two_batches, seq2seq_loss, optimizer, 3)
+
+
+def test_optimizer_of_another_model_raises():
+    model, batches = tiny_copy_setup()
+    other, _ = tiny_copy_setup()
+    with pytest.raises(ValueError, match="none of the model's parameters"):
+        train(model, batches, seq2seq_loss, torch.optim.SGD(other.parameters(), lr=0.1), 1)
+    mixed = torch.optim.SGD([*model.parameters(), *other.generator.parameters()], lr=0.1)
+    with pytest.raises(ValueError, match="2 of .* tensors that are not the model's"):
+        train(model, batches, seq2seq_loss, mixed, 1)
+
+
+def test_optimizer_over_part_of_the_model_is_allowed():
+    model, batches = tiny_copy_setup()
+    frozen_before = model.encoder.state_dict()
+    frozen_before = {k: v.clone() for k, v in frozen_before.items()}
+    history = train(model, batches, seq2seq_loss, torch.optim.SGD(model.decoder.parameters(), lr=0.1), 2)
+    assert len(history.losses) == 2
+    for name, value in model.encoder.state_dict().items():
+        torch.testing.assert_close(value, frozen_before[name])
