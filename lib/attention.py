@@ -8,6 +8,7 @@ d_model / num_heads dimensions each and mixes the results with one more linear m
 """
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -52,6 +53,45 @@ def _unblock_fully_masked_rows(mask: Tensor, dtype: torch.dtype) -> tuple[Tensor
     return mask.masked_fill(fully_masked, 0.0), fully_masked
 
 
+@dataclass
+class KeyValueCache:
+    """Keys and values (batch, heads, seen, head_dim) that one attention module already computed.
+
+    When a decoder generates one token at a time, the keys and values of earlier tokens do not
+    change, so they are kept here instead of recomputed. Self-attention appends each new
+    step's keys and values. Cross-attention's keys and values come from the encoder's memory;
+    they are computed once and marked `frozen` (read, never appended to).
+    """
+
+    keys: Tensor | None = None
+    values: Tensor | None = None
+    frozen: bool = False
+
+    @property
+    def length(self) -> int:
+        """How many positions are cached."""
+        return 0 if self.keys is None else self.keys.size(2)
+
+    def append(self, keys: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
+        """Add the newest positions' keys and values; return everything cached so far."""
+        if self.frozen:
+            raise RuntimeError("this cache holds the encoder memory's keys and values and cannot grow")
+        if self.keys is None:
+            self.keys, self.values = keys, values
+        else:
+            if keys.size(0) != self.keys.size(0):
+                raise ValueError(f"the cache holds a batch of {self.keys.size(0)} but the new step has {keys.size(0)}")
+            self.keys = torch.cat([self.keys, keys], dim=2)  # (batch, heads, seen + new, head_dim)
+            self.values = torch.cat([self.values, values], dim=2)
+        return self.keys, self.values
+
+    def select(self, rows: Tensor) -> "KeyValueCache":
+        """A cache for the given batch rows (beam search reorders and repeats hypotheses)."""
+        if self.keys is None:
+            return KeyValueCache(frozen=self.frozen)
+        return KeyValueCache(self.keys.index_select(0, rows), self.values.index_select(0, rows), self.frozen)
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head attention for self-attention (`key_value=None`) and cross-attention.
 
@@ -59,9 +99,10 @@ class MultiHeadAttention(nn.Module):
     laid out like `torch.nn.MultiheadAttention.in_proj_weight`, so self-attention needs one
     matrix multiply for all three. Without `need_weights` the fast path calls
     `torch.nn.functional.scaled_dot_product_attention`; with it, the explicit function above.
+    `rotary` (a `RotaryEmbedding`, for self-attention) rotates queries and keys by their positions.
     """
 
-    def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0):
+    def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0, rotary: nn.Module | None = None):
         super().__init__()
         if d_model % num_heads != 0:
             raise ValueError(f"d_model ({d_model}) must be divisible by num_heads ({num_heads})")
@@ -71,6 +112,7 @@ class MultiHeadAttention(nn.Module):
         self.dropout = dropout
         self.in_proj = nn.Linear(d_model, 3 * d_model)  # rows: [W_Q; W_K; W_V]
         self.out_proj = nn.Linear(d_model, d_model)  # W_O
+        self.rotary = rotary
 
     def forward(
         self,
@@ -80,33 +122,47 @@ class MultiHeadAttention(nn.Module):
         attn_mask: Tensor | None = None,
         key_padding_mask: Tensor | None = None,
         is_causal: bool = False,
-        rotary: nn.Module | None = None,
         need_weights: bool = False,
+        cache: KeyValueCache | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         """query (batch, seq_q, d_model); key_value (batch, seq_k, d_model) or None for self-attention.
 
         Returns the output (batch, seq_q, d_model) and, if `need_weights`, the weights
-        (batch, heads, seq_q, seq_k); otherwise None.
+        (batch, heads, seq_q, seq_k); otherwise None. With a `cache`, self-attention adds this
+        call's keys and values to it and attends over everything cached (the queries stand at
+        positions cache.length, ...); a frozen cache supplies cross-attention's keys and values.
         """
         self._check_inputs(query, key_value)
         batch, seq_q, _ = query.shape
-        seq_k = seq_q if key_value is None else key_value.size(1)
+        if cache is not None and cache.frozen:  # cross-attention over a memory projected once
+            if cache.keys is None:
+                raise ValueError("a frozen cache must hold the memory's keys and values (see memory_cache)")
+            if cache.keys.size(0) != batch:
+                raise ValueError(f"the cache holds a batch of {cache.keys.size(0)} but the query has {batch}")
+            q, k, v = self._project_query(query), cache.keys, cache.values
+        else:
+            offset = 0 if cache is None else cache.length  # positions already cached
+            q, k, v = self._project(query, key_value)  # each (batch, heads, seq, head_dim)
+            if self.rotary is not None:
+                q, k = self.rotary(q, offset), self.rotary(k, offset)
+            if cache is not None:
+                k, v = cache.append(k, v)  # (batch, heads, offset + seq_q, head_dim)
+        seq_k = k.size(2)
         if attn_mask is not None:
             check_attn_mask(attn_mask, seq_q, seq_k, batch, self.num_heads)
         if key_padding_mask is not None:
             check_key_padding_mask(key_padding_mask, batch, seq_k)
-
-        q, k, v = self._project(query, key_value)  # each (batch, heads, seq, head_dim)
-        if rotary is not None:
-            q, k = rotary(q), rotary(k)
+        offset = seq_k - seq_q  # cached keys before the first query (0 without a cache)
+        if is_causal and seq_q == 1:
+            is_causal = False  # the newest single query may see every key so far
 
         dropout = self.dropout if self.training else 0.0
-        if is_causal and attn_mask is None and key_padding_mask is None and not need_weights:
+        if is_causal and offset == 0 and attn_mask is None and key_padding_mask is None and not need_weights:
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
             weights = None
         else:
             if is_causal:
-                attn_mask = add_causal(attn_mask, seq_q, query.device)
+                attn_mask = add_causal(attn_mask, seq_q, query.device, offset)
             mask = combine_masks(attn_mask, key_padding_mask, batch, self.num_heads, seq_q, seq_k, q.dtype)
             if need_weights:
                 out, weights = scaled_dot_product_attention(q, k, v, mask, dropout)
@@ -124,6 +180,17 @@ class MultiHeadAttention(nn.Module):
             q = F.linear(query, weight_q, bias_q)
             k, v = F.linear(key_value, weight_kv, bias_kv).chunk(2, dim=-1)
         return self._split_heads(q), self._split_heads(k), self._split_heads(v)
+
+    def _project_query(self, query: Tensor) -> Tensor:
+        q = F.linear(query, self.in_proj.weight[: self.d_model], self.in_proj.bias[: self.d_model])
+        return self._split_heads(q)  # (batch, heads, seq_q, head_dim)
+
+    def memory_cache(self, memory: Tensor) -> KeyValueCache:
+        """Cross-attention's keys and values for `memory` (batch, src, d_model), computed once for decoding."""
+        self._check_inputs(memory, None)
+        weight_kv, bias_kv = self.in_proj.weight[self.d_model :], self.in_proj.bias[self.d_model :]
+        k, v = F.linear(memory, weight_kv, bias_kv).chunk(2, dim=-1)
+        return KeyValueCache(self._split_heads(k), self._split_heads(v), frozen=True)
 
     def _split_heads(self, x: Tensor) -> Tensor:
         batch, seq, _ = x.shape

@@ -3,6 +3,8 @@
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from lib.tokenizers import BOS_ID, EOS_ID, PAD_ID
+
 PositionalKind = Literal["sinusoidal", "learned", "rotary", "none"]
 
 
@@ -27,7 +29,10 @@ class TransformerConfig:
     norm_first: bool = False  # False: Post-LN (Vaswani 2017); True: Pre-LN (Xiong 2020)
     final_norm: bool | None = None  # LayerNorm after each stack; None means "if norm_first"
     tie_embeddings: bool = False  # share target embedding and output projection weights
-    pad_id: int = 0
+    # The special token ids: the one place models, batches, the loss and decoding read them from.
+    pad_id: int = PAD_ID
+    bos_id: int = BOS_ID
+    eos_id: int = EOS_ID
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model", "num_heads", "d_ff", "max_len"):
@@ -44,12 +49,25 @@ class TransformerConfig:
             raise ValueError(f"unknown positional encoding {self.positional!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        specials = {"pad_id": self.pad_id, "bos_id": self.bos_id, "eos_id": self.eos_id}
+        if len(set(specials.values())) != 3:
+            raise ValueError(f"pad_id, bos_id and eos_id must be three different ids, got {specials}")
+        for name, value in specials.items():
+            if not 0 <= value < min(self.vocab_size, self.output_vocab_size):
+                raise ValueError(
+                    f"{name} {value} is outside the vocabulary [0, {min(self.vocab_size, self.output_vocab_size)})"
+                )
 
     @classmethod
     def tiny(cls, vocab_size: int, **overrides) -> "TransformerConfig":
-        """One encoder and one decoder layer, d_model 64, Pre-LN: learns copy or reverse in seconds."""
-        settings = dict(d_model=64, num_heads=4, d_ff=128, num_encoder_layers=1, num_decoder_layers=1, max_len=16)
-        return cls(vocab_size=vocab_size, norm_first=True, **{**settings, **overrides})
+        """One encoder and one decoder layer, d_model 64, Pre-LN: learns copy or reverse in seconds.
+
+        Every field can be overridden, e.g. `tiny(12, norm_first=False)` for the Post-LN variant.
+        """
+        settings = dict(
+            d_model=64, num_heads=4, d_ff=128, num_encoder_layers=1, num_decoder_layers=1, max_len=16, norm_first=True
+        )
+        return cls(vocab_size=vocab_size, **{**settings, **overrides})
 
     @property
     def head_dim(self) -> int:
@@ -66,3 +84,7 @@ class TransformerConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TransformerConfig":
+        return cls(**values)

@@ -6,9 +6,11 @@ LayerNorm. Post-LN (Vaswani et al. 2017) normalizes after adding the residual:
 `x = x + sublayer(norm(x))`, which keeps gradients well-behaved without a long warm-up.
 """
 
+from dataclasses import dataclass, field
+
 from torch import Tensor, nn
 
-from lib.attention import MultiHeadAttention
+from lib.attention import KeyValueCache, MultiHeadAttention
 from lib.config import TransformerConfig
 from lib.dropout import Dropout
 
@@ -27,12 +29,17 @@ class FeedForward(nn.Module):
 
 
 class EncoderLayer(nn.Module):
-    """Self-attention then feed-forward. With `is_causal` it is also a decoder-only (GPT) block."""
+    """Self-attention then feed-forward.
 
-    def __init__(self, config: TransformerConfig):
+    Built with `causal=True`, each position attends only to itself and earlier positions:
+    that is the block of a decoder-only (GPT-style) model.
+    """
+
+    def __init__(self, config: TransformerConfig, causal: bool = False, rotary: nn.Module | None = None):
         super().__init__()
         self.norm_first = config.norm_first
-        self.self_attn = MultiHeadAttention(config.d_model, config.num_heads, config.dropout)
+        self.causal = causal
+        self.self_attn = MultiHeadAttention(config.d_model, config.num_heads, config.dropout, rotary)
         self.feed_forward = FeedForward(config.d_model, config.d_ff, config.dropout)
         self.norm1 = nn.LayerNorm(config.d_model)
         self.norm2 = nn.LayerNorm(config.d_model)
@@ -43,36 +50,50 @@ class EncoderLayer(nn.Module):
         self,
         x: Tensor,
         padding_mask: Tensor | None = None,
-        is_causal: bool = False,
-        rotary: nn.Module | None = None,
         need_weights: bool = False,
+        cache: KeyValueCache | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         """x (batch, seq, d_model) -> same shape, and the self-attention weights if asked."""
-
-        def attend(h: Tensor) -> tuple[Tensor, Tensor | None]:
-            out, weights = self.self_attn(
-                h, key_padding_mask=padding_mask, is_causal=is_causal, rotary=rotary, need_weights=need_weights
-            )
-            return self.dropout1(out), weights
-
         if self.norm_first:
-            attended, weights = attend(self.norm1(x))
+            attended, weights = self._self_attention_block(self.norm1(x), padding_mask, need_weights, cache)
             x = x + attended
-            x = x + self.dropout2(self.feed_forward(self.norm2(x)))
+            x = x + self._feed_forward_block(self.norm2(x))
         else:
-            attended, weights = attend(x)
+            attended, weights = self._self_attention_block(x, padding_mask, need_weights, cache)
             x = self.norm1(x + attended)
-            x = self.norm2(x + self.dropout2(self.feed_forward(x)))
+            x = self.norm2(x + self._feed_forward_block(x))
         return x, weights
+
+    def _self_attention_block(
+        self, x: Tensor, padding_mask: Tensor | None, need_weights: bool, cache: KeyValueCache | None
+    ) -> tuple[Tensor, Tensor | None]:
+        out, weights = self.self_attn(
+            x, key_padding_mask=padding_mask, is_causal=self.causal, need_weights=need_weights, cache=cache
+        )
+        return self.dropout1(out), weights
+
+    def _feed_forward_block(self, x: Tensor) -> Tensor:
+        return self.dropout2(self.feed_forward(x))
+
+
+@dataclass
+class DecoderLayerCache:
+    """What one decoder layer keeps between decoding steps: its own past keys/values and the memory's."""
+
+    self_attention: KeyValueCache = field(default_factory=KeyValueCache)
+    cross_attention: KeyValueCache = field(default_factory=lambda: KeyValueCache(frozen=True))
+
+    def select(self, rows) -> "DecoderLayerCache":
+        return DecoderLayerCache(self.self_attention.select(rows), self.cross_attention.select(rows))
 
 
 class DecoderLayer(nn.Module):
     """Causal self-attention, cross-attention to the encoder's output ("memory"), feed-forward."""
 
-    def __init__(self, config: TransformerConfig):
+    def __init__(self, config: TransformerConfig, rotary: nn.Module | None = None):
         super().__init__()
         self.norm_first = config.norm_first
-        self.self_attn = MultiHeadAttention(config.d_model, config.num_heads, config.dropout)
+        self.self_attn = MultiHeadAttention(config.d_model, config.num_heads, config.dropout, rotary)
         self.cross_attn = MultiHeadAttention(config.d_model, config.num_heads, config.dropout)
         self.feed_forward = FeedForward(config.d_model, config.d_ff, config.dropout)
         self.norm1 = nn.LayerNorm(config.d_model)
@@ -85,58 +106,106 @@ class DecoderLayer(nn.Module):
     def forward(
         self,
         y: Tensor,
-        memory: Tensor,
+        memory: Tensor | None,
         target_padding_mask: Tensor | None = None,
         memory_padding_mask: Tensor | None = None,
-        rotary: nn.Module | None = None,
         need_weights: bool = False,
+        cache: DecoderLayerCache | None = None,
     ) -> tuple[Tensor, Tensor | None, Tensor | None]:
-        """y (batch, tgt, d_model), memory (batch, src, d_model) -> (batch, tgt, d_model) and weights."""
+        """y (batch, tgt, d_model), memory (batch, src, d_model) -> (batch, tgt, d_model) and weights.
 
-        def attend_self(h: Tensor) -> tuple[Tensor, Tensor | None]:
-            out, weights = self.self_attn(
-                h, key_padding_mask=target_padding_mask, is_causal=True, rotary=rotary, need_weights=need_weights
-            )
-            return self.dropout1(out), weights
-
-        def attend_memory(h: Tensor) -> tuple[Tensor, Tensor | None]:
-            out, weights = self.cross_attn(h, memory, key_padding_mask=memory_padding_mask, need_weights=need_weights)
-            return self.dropout2(out), weights
-
+        With a `cache` holding the memory's keys and values, `memory` may be None.
+        """
+        self_cache = None if cache is None else cache.self_attention
+        cross_cache = None if cache is None else cache.cross_attention
         if self.norm_first:
-            attended, self_weights = attend_self(self.norm1(y))
+            attended, self_weights = self._self_attention_block(
+                self.norm1(y), target_padding_mask, need_weights, self_cache
+            )
             y = y + attended
-            attended, cross_weights = attend_memory(self.norm2(y))
+            attended, cross_weights = self._cross_attention_block(
+                self.norm2(y), memory, memory_padding_mask, need_weights, cross_cache
+            )
             y = y + attended
-            y = y + self.dropout3(self.feed_forward(self.norm3(y)))
+            y = y + self._feed_forward_block(self.norm3(y))
         else:
-            attended, self_weights = attend_self(y)
+            attended, self_weights = self._self_attention_block(y, target_padding_mask, need_weights, self_cache)
             y = self.norm1(y + attended)
-            attended, cross_weights = attend_memory(y)
+            attended, cross_weights = self._cross_attention_block(
+                y, memory, memory_padding_mask, need_weights, cross_cache
+            )
             y = self.norm2(y + attended)
-            y = self.norm3(y + self.dropout3(self.feed_forward(y)))
+            y = self.norm3(y + self._feed_forward_block(y))
         return y, self_weights, cross_weights
+
+    def _self_attention_block(
+        self, y: Tensor, padding_mask: Tensor | None, need_weights: bool, cache: KeyValueCache | None
+    ) -> tuple[Tensor, Tensor | None]:
+        out, weights = self.self_attn(
+            y, key_padding_mask=padding_mask, is_causal=True, need_weights=need_weights, cache=cache
+        )
+        return self.dropout1(out), weights
+
+    def _cross_attention_block(
+        self,
+        y: Tensor,
+        memory: Tensor | None,
+        padding_mask: Tensor | None,
+        need_weights: bool,
+        cache: KeyValueCache | None,
+    ) -> tuple[Tensor, Tensor | None]:
+        if cache is None and memory is None:
+            raise ValueError("cross-attention needs the encoder's memory, or a cache that holds its keys and values")
+        key_value = memory if cache is None else None  # a cache already holds the memory's keys and values
+        out, weights = self.cross_attn(
+            y, key_value, key_padding_mask=padding_mask, need_weights=need_weights, cache=cache
+        )
+        return self.dropout2(out), weights
+
+    def _feed_forward_block(self, y: Tensor) -> Tensor:
+        return self.dropout3(self.feed_forward(y))
 
 
 class Encoder(nn.Module):
-    """A stack of encoder layers, with a final LayerNorm when the config asks for one."""
+    """A stack of bidirectional encoder layers, with a final LayerNorm when the config asks for one."""
 
-    def __init__(self, config: TransformerConfig, num_layers: int):
+    def __init__(self, config: TransformerConfig, num_layers: int, rotary: nn.Module | None = None):
         super().__init__()
-        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(num_layers))
+        self.layers = nn.ModuleList(EncoderLayer(config, causal=False, rotary=rotary) for _ in range(num_layers))
+        self.norm = nn.LayerNorm(config.d_model) if config.use_final_norm else nn.Identity()
+
+    def forward(
+        self, x: Tensor, padding_mask: Tensor | None = None, need_weights: bool = False
+    ) -> tuple[Tensor, list[Tensor]]:
+        """x (batch, src, d_model) -> memory (batch, src, d_model), and each layer's weights if asked."""
+        all_weights = []
+        for layer in self.layers:
+            x, weights = layer(x, padding_mask=padding_mask, need_weights=need_weights)
+            if need_weights:
+                all_weights.append(weights)
+        return self.norm(x), all_weights
+
+
+class CausalStack(nn.Module):
+    """The stack of a decoder-only model: encoder-shaped layers in which no position sees its future."""
+
+    def __init__(self, config: TransformerConfig, num_layers: int, rotary: nn.Module | None = None):
+        super().__init__()
+        self.layers = nn.ModuleList(EncoderLayer(config, causal=True, rotary=rotary) for _ in range(num_layers))
         self.norm = nn.LayerNorm(config.d_model) if config.use_final_norm else nn.Identity()
 
     def forward(
         self,
         x: Tensor,
         padding_mask: Tensor | None = None,
-        is_causal: bool = False,
-        rotary: nn.Module | None = None,
         need_weights: bool = False,
+        caches: list[KeyValueCache] | None = None,
     ) -> tuple[Tensor, list[Tensor]]:
+        """x (batch, seq, d_model) -> same shape. `caches` (one per layer) hold earlier steps when generating."""
         all_weights = []
-        for layer in self.layers:
-            x, weights = layer(x, padding_mask, is_causal, rotary, need_weights)
+        for index, layer in enumerate(self.layers):
+            cache = None if caches is None else caches[index]
+            x, weights = layer(x, padding_mask=padding_mask, need_weights=need_weights, cache=cache)
             if need_weights:
                 all_weights.append(weights)
         return self.norm(x), all_weights
@@ -145,24 +214,36 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """A stack of decoder layers, with a final LayerNorm when the config asks for one."""
 
-    def __init__(self, config: TransformerConfig, num_layers: int):
+    def __init__(self, config: TransformerConfig, num_layers: int, rotary: nn.Module | None = None):
         super().__init__()
-        self.layers = nn.ModuleList(DecoderLayer(config) for _ in range(num_layers))
+        self.layers = nn.ModuleList(DecoderLayer(config, rotary=rotary) for _ in range(num_layers))
         self.norm = nn.LayerNorm(config.d_model) if config.use_final_norm else nn.Identity()
 
     def forward(
         self,
         y: Tensor,
-        memory: Tensor,
+        memory: Tensor | None,
         target_padding_mask: Tensor | None = None,
         memory_padding_mask: Tensor | None = None,
-        rotary: nn.Module | None = None,
         need_weights: bool = False,
+        caches: list[DecoderLayerCache] | None = None,
     ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+        """y (batch, tgt, d_model) and memory -> (batch, tgt, d_model), self- and cross-attention weights."""
         self_weights, cross_weights = [], []
-        for layer in self.layers:
-            y, self_w, cross_w = layer(y, memory, target_padding_mask, memory_padding_mask, rotary, need_weights)
+        for index, layer in enumerate(self.layers):
+            y, self_w, cross_w = layer(
+                y,
+                memory,
+                target_padding_mask=target_padding_mask,
+                memory_padding_mask=memory_padding_mask,
+                need_weights=need_weights,
+                cache=None if caches is None else caches[index],
+            )
             if need_weights:
                 self_weights.append(self_w)
                 cross_weights.append(cross_w)
         return self.norm(y), self_weights, cross_weights
+
+    def memory_caches(self, memory: Tensor) -> list[DecoderLayerCache]:
+        """Fresh per-layer caches, with every layer's cross-attention keys/values of `memory` computed once."""
+        return [DecoderLayerCache(cross_attention=layer.cross_attn.memory_cache(memory)) for layer in self.layers]

@@ -8,15 +8,20 @@ import torch
 from torch import Tensor
 
 
-def causal_mask(length: int, device: torch.device | None = None) -> Tensor:
-    """(length, length) bool mask, True above the diagonal: position t may not see t+1, t+2, ..."""
-    ones = torch.ones(length, length, dtype=torch.bool, device=device)
-    return torch.triu(ones, diagonal=1)
+def causal_mask(length: int, device: torch.device | None = None, offset: int = 0) -> Tensor:
+    """(length, offset + length) bool mask, True where a query would see its future.
+
+    Query i stands at position offset + i and may see keys 0 .. offset + i. With offset 0 this
+    is the square mask, True above the diagonal; offset > 0 is for queries that follow
+    `offset` cached keys during step-by-step decoding.
+    """
+    ones = torch.ones(length, offset + length, dtype=torch.bool, device=device)
+    return torch.triu(ones, diagonal=offset + 1)
 
 
-def add_causal(attn_mask: Tensor | None, length: int, device: torch.device | None = None) -> Tensor:
+def add_causal(attn_mask: Tensor | None, length: int, device: torch.device | None = None, offset: int = 0) -> Tensor:
     """`attn_mask` with the future blocked as well, in the mask's own form (bool or additive)."""
-    causal = causal_mask(length, device=device)
+    causal = causal_mask(length, device=device, offset=offset)
     if attn_mask is None:
         return causal
     if attn_mask.dtype == torch.bool:

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 
 def check_length(seq_len: int, max_len: int) -> None:
+    """`seq_len` counts every position so far: during cached decoding, the earlier steps too."""
     if seq_len > max_len:
         raise ValueError(
             f"sequence length {seq_len} exceeds the positional table's max_len {max_len}; "
@@ -39,9 +40,10 @@ class SinusoidalPositionalEncoding(nn.Module):
         self.max_len = max_len
         self.register_buffer("table", sinusoidal_table(max_len, d_model), persistent=False)
 
-    def forward(self, x: Tensor) -> Tensor:
-        check_length(x.size(1), self.max_len)
-        return x + self.table[: x.size(1)]
+    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
+        """x (batch, seq, d_model) holds positions offset, offset + 1, ... (offset > 0 when decoding step by step)."""
+        check_length(offset + x.size(1), self.max_len)
+        return x + self.table[offset : offset + x.size(1)]
 
 
 class LearnedPositionalEmbedding(nn.Module):
@@ -53,9 +55,9 @@ class LearnedPositionalEmbedding(nn.Module):
         self.lookup = nn.Embedding(max_len, d_model)
         nn.init.normal_(self.lookup.weight, std=0.02)  # for use on its own; lib's models re-init every matrix (Xavier)
 
-    def forward(self, x: Tensor) -> Tensor:
-        check_length(x.size(1), self.max_len)
-        positions = torch.arange(x.size(1), device=x.device)
+    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
+        check_length(offset + x.size(1), self.max_len)
+        positions = torch.arange(offset, offset + x.size(1), device=x.device)
         return x + self.lookup(positions)
 
 
@@ -76,10 +78,11 @@ class RotaryEmbedding(nn.Module):
         self.register_buffer("cos", torch.cos(angles).float(), persistent=False)
         self.register_buffer("sin", torch.sin(angles).float(), persistent=False)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
+        """x (..., seq, head_dim) holds positions offset, offset + 1, ..."""
         seq = x.size(-2)
-        check_length(seq, self.max_len)
-        cos, sin = self.cos[:seq].to(x.dtype), self.sin[:seq].to(x.dtype)
+        check_length(offset + seq, self.max_len)
+        cos, sin = self.cos[offset : offset + seq].to(x.dtype), self.sin[offset : offset + seq].to(x.dtype)
         even, odd = x[..., 0::2], x[..., 1::2]  # (..., seq, head_dim / 2)
         rotated_even = even * cos - odd * sin
         rotated_odd = even * sin + odd * cos
@@ -102,6 +105,6 @@ class LengthCheck(nn.Module):
         super().__init__()
         self.max_len = max_len
 
-    def forward(self, x: Tensor) -> Tensor:
-        check_length(x.size(1), self.max_len)
+    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
+        check_length(offset + x.size(1), self.max_len)
         return x

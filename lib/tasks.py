@@ -79,6 +79,7 @@ class Seq2SeqBatch:
     source: Tensor  # (batch, src_len)
     target_input: Tensor  # (batch, tgt_len)
     target_output: Tensor  # (batch, tgt_len)
+    pad_id: int = PAD_ID  # what fills the short rows; the loss must ignore exactly this id
 
 
 def pad_sequences(sequences: list[list[int]], pad_id: int = PAD_ID) -> Tensor:
@@ -87,11 +88,16 @@ def pad_sequences(sequences: list[list[int]], pad_id: int = PAD_ID) -> Tensor:
     return torch.tensor([s + [pad_id] * (longest - len(s)) for s in sequences], dtype=torch.long)
 
 
-def collate(pairs: list[tuple[list[int], list[int]]]) -> Seq2SeqBatch:
-    sources = pad_sequences([source for source, _ in pairs])
-    target_input = pad_sequences([[BOS_ID] + target for _, target in pairs])
-    target_output = pad_sequences([target + [EOS_ID] for _, target in pairs])
-    return Seq2SeqBatch(sources, target_input, target_output)
+def collate(
+    pairs: list[tuple[list[int], list[int]]], pad_id: int = PAD_ID, bos_id: int = BOS_ID, eos_id: int = EOS_ID
+) -> Seq2SeqBatch:
+    """Pad (source, target) pairs into one batch; pass the model's config ids if they differ from the defaults."""
+    if not pairs:
+        raise ValueError("cannot collate an empty list of pairs")
+    sources = pad_sequences([source for source, _ in pairs], pad_id)
+    target_input = pad_sequences([[bos_id] + target for _, target in pairs], pad_id)
+    target_output = pad_sequences([target + [eos_id] for _, target in pairs], pad_id)
+    return Seq2SeqBatch(sources, target_input, target_output, pad_id)
 
 
 def random_batches(
@@ -101,7 +107,11 @@ def random_batches(
     max_length: int,
     num_symbols: int = 10,
     generator: torch.Generator | None = None,
+    pad_id: int = PAD_ID,
+    bos_id: int = BOS_ID,
+    eos_id: int = EOS_ID,
 ) -> Iterator[Seq2SeqBatch]:
     """An endless stream of fresh batches: the model never sees the same batch twice."""
     while True:
-        yield collate(make_pairs(task, batch_size, min_length, max_length, num_symbols, generator))
+        pairs = make_pairs(task, batch_size, min_length, max_length, num_symbols, generator)
+        yield collate(pairs, pad_id, bos_id, eos_id)

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lib.attention import MultiHeadAttention, scaled_dot_product_attention
+from lib.attention import KeyValueCache, MultiHeadAttention, scaled_dot_product_attention
 from lib.masks import causal_mask
 
 
@@ -146,3 +146,41 @@ def test_causal_flag_combines_with_bool_and_float_masks_alike():
     with_float, _ = attention(x, attn_mask=additive, is_causal=True)
     torch.testing.assert_close(with_bool, with_float)
     assert torch.all(bool_weights[:, :, 1:, 0] == 0) and torch.all(torch.triu(bool_weights[0, 0], diagonal=1) == 0)
+
+
+def test_self_attention_step_by_step_with_a_cache_equals_causal_attention_at_once():
+    torch.manual_seed(0)
+    attention = MultiHeadAttention(16, 4).eval()
+    x = torch.randn(2, 6, 16)
+    whole, _ = attention(x, is_causal=True)
+    cache = KeyValueCache()
+    prefix, _ = attention(x[:, :2], is_causal=True, cache=cache)  # two at once (a prompt), then one at a time
+    steps = [attention(x[:, t : t + 1], is_causal=True, cache=cache)[0] for t in range(2, 6)]
+    torch.testing.assert_close(torch.cat([prefix, *steps], dim=1), whole, atol=1e-6, rtol=1e-5)
+    assert cache.length == 6
+
+
+def test_a_cached_chunk_after_earlier_steps_is_still_causal():
+    torch.manual_seed(1)
+    attention = MultiHeadAttention(16, 4).eval()
+    x = torch.randn(1, 7, 16)
+    cache = KeyValueCache()
+    attention(x[:, :3], is_causal=True, cache=cache)
+    chunk, weights = attention(x[:, 3:], is_causal=True, cache=cache, need_weights=True)  # 4 queries after 3 keys
+    torch.testing.assert_close(chunk, attention(x, is_causal=True)[0][:, 3:], atol=1e-6, rtol=1e-5)
+    assert weights.shape == (1, 4, 4, 7)
+    assert torch.all(weights[0, :, 0, 4:] == 0) and torch.all(weights[0, :, 2, 6:] == 0)  # no query sees its future
+
+
+def test_cross_attention_reads_a_frozen_memory_cache():
+    torch.manual_seed(2)
+    attention = MultiHeadAttention(16, 4).eval()
+    y, memory = torch.randn(3, 2, 16), torch.randn(3, 5, 16)
+    cache = attention.memory_cache(memory)
+    torch.testing.assert_close(attention(y, cache=cache)[0], attention(y, memory)[0])
+    with pytest.raises(RuntimeError, match="cannot grow"):
+        cache.append(cache.keys, cache.values)
+    with pytest.raises(ValueError, match="cache holds a batch of 3 but the query has 2"):
+        attention(y[:2], cache=cache)
+    reordered = cache.select(torch.tensor([2, 2, 0]))
+    torch.testing.assert_close(attention(y[[2, 2, 0]], cache=reordered)[0], attention(y, memory)[0][[2, 2, 0]])

@@ -1,5 +1,6 @@
 """Checkpoints round-trip exactly and load with weights_only=True."""
 
+import pytest
 import torch
 
 from lib import DecoderOnlyTransformer, Transformer, TransformerConfig
@@ -9,10 +10,11 @@ from lib.checkpoint import load_checkpoint, save_checkpoint
 def test_round_trip_is_exact(tmp_path):
     model = Transformer(TransformerConfig(vocab_size=12, positional="learned", tie_embeddings=True)).eval()
     path = tmp_path / "model.pt"
-    save_checkpoint(model, path, extra={"task": "copy", "steps": 10})
+    save_checkpoint(model, path, recipe={"task": "copy", "steps": 10}, extra={"final_loss": 0.5})
     torch.load(path, weights_only=True)  # must not need pickle
-    loaded, extra = load_checkpoint(path)
-    assert extra == {"task": "copy", "steps": 10}
+    loaded, info = load_checkpoint(path)
+    assert info.recipe == {"task": "copy", "steps": 10} and info.extra == {"final_loss": 0.5}
+    assert (info["steps"], info["final_loss"]) == (10, 0.5)
     for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
     source, target = torch.randint(4, 12, (2, 5)), torch.randint(4, 12, (2, 3))
@@ -26,3 +28,27 @@ def test_decoder_only_round_trip(tmp_path):
     loaded, _ = load_checkpoint(tmp_path / "lm.pt")
     tokens = torch.randint(4, 9, (1, 6))
     assert torch.equal(model(tokens), loaded(tokens))
+
+
+def test_a_tied_matrix_is_stored_once(tmp_path):
+    config = dict(vocab_size=500, d_model=32, num_heads=2, d_ff=32)
+    for tied in (False, True):
+        model = DecoderOnlyTransformer(TransformerConfig(**config, tie_embeddings=tied))
+        save_checkpoint(model, tmp_path / f"{tied}.pt")
+    saved_bytes = {tied: (tmp_path / f"{tied}.pt").stat().st_size for tied in (False, True)}
+    assert saved_bytes[False] - saved_bytes[True] >= 500 * 32 * 4  # one (vocab, d_model) float32 matrix less
+
+
+def test_recipe_and_extra_may_not_share_a_name(tmp_path):
+    model = Transformer(TransformerConfig(vocab_size=12))
+    with pytest.raises(ValueError, match="both define \\['steps'\\]"):
+        save_checkpoint(model, tmp_path / "x.pt", recipe={"steps": 1}, extra={"steps": 2})
+
+
+def test_shipped_checkpoints_record_their_recipe():
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).parent.parent / "chapters" / "checkpoints").glob("*.pt")):
+        _, info = load_checkpoint(path)
+        for key in ("steps", "learning_rate", "batch_size", "seed"):
+            assert key in info.recipe, f"{path.name} does not record {key}"

@@ -33,3 +33,21 @@ def test_derived_sizes():
 def test_tiny_preset_accepts_overrides():
     config = TransformerConfig.tiny(vocab_size=14, max_len=32)
     assert (config.num_encoder_layers, config.d_model, config.max_len, config.norm_first) == (1, 64, 32, True)
+
+
+def test_tiny_preset_accepts_every_override_including_post_ln():
+    config = TransformerConfig.tiny(vocab_size=14, norm_first=False, d_model=32)
+    assert (config.norm_first, config.d_model, config.use_final_norm) == (False, 32, False)
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(pad_id=1), "three different ids"),
+        (dict(eos_id=40, vocab_size=32), "eos_id 40 is outside the vocabulary \\[0, 32\\)"),
+        (dict(bos_id=-1), "bos_id -1 is outside"),
+    ],
+)
+def test_special_ids_must_be_distinct_and_in_the_vocabulary(settings, message):
+    with pytest.raises(ValueError, match=message):
+        TransformerConfig(**settings)

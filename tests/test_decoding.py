@@ -1,12 +1,13 @@
-"""Greedy decoding and beam search stop at <eos>, respect max_length, and agree on a trained model."""
+"""Decoding: greedy and beam search stop at <eos> and respect max_length; the key/value cache
+changes nothing but the speed; sampling obeys temperature and top-k."""
 
 import pytest
 import torch
 
-from lib import Transformer, TransformerConfig
-from lib.decoding import beam_search, greedy_decode, strip_after_eos
+from lib import DecoderOnlyTransformer, Transformer, TransformerConfig
+from lib.decoding import beam_search, generate, greedy_decode, sequence_accuracy, strip_after_eos
 from lib.tasks import collate, make_pairs, random_batches
-from lib.tokenizers import EOS_ID, PAD_ID
+from lib.tokenizers import BOS_ID, EOS_ID, PAD_ID
 from lib.training import seq2seq_loss, train
 
 
@@ -20,13 +21,18 @@ def reverse_model():
     return model
 
 
-def test_greedy_decode_respects_max_length_and_pads_after_eos():
+def test_greedy_decode_stops_when_every_row_said_eos():
     model = Transformer(TransformerConfig(vocab_size=10, d_model=16, num_heads=2, d_ff=16)).eval()
-    output = greedy_decode(model, torch.randint(4, 10, (3, 5)), max_length=4)
-    assert output.shape[1] <= 4
-    for row in output.tolist():
-        if EOS_ID in row:
-            assert all(t == PAD_ID for t in row[row.index(EOS_ID) + 1 :])
+    with torch.no_grad():  # a huge <eos> bias: every row stops at its first step
+        model.generator.bias[EOS_ID] = 1e4
+    assert greedy_decode(model, torch.randint(4, 10, (3, 5)), max_length=4).tolist() == [[EOS_ID]] * 3
+
+
+def test_greedy_decode_pads_after_eos_when_rows_stop_at_different_steps(reverse_model):
+    source = collate([([5, 6, 7], [7, 6, 5]), ([5, 6, 7, 8, 9, 5], [5, 9, 8, 7, 6, 5])]).source
+    output = greedy_decode(reverse_model, source, max_length=10).tolist()
+    assert output[0][:4] == [7, 6, 5, EOS_ID] and set(output[0][4:]) == {PAD_ID}  # padded while row 2 goes on
+    assert output[1] == [5, 9, 8, 7, 6, 5, EOS_ID]
 
 
 def test_trained_model_reverses_with_greedy_and_beam_search(reverse_model):
@@ -42,3 +48,101 @@ def test_trained_model_reverses_with_greedy_and_beam_search(reverse_model):
 def test_beam_search_never_exceeds_max_length(reverse_model):
     outputs = beam_search(reverse_model, torch.tensor([[5, 6, 7, 8, 9]]), max_length=2, beam_size=2)
     assert len(outputs[0]) <= 2
+
+
+def test_beam_of_one_is_greedy(reverse_model):
+    source = collate(make_pairs("reverse", 8, 3, 6, 6, torch.Generator().manual_seed(5))).source
+    greedy = [strip_after_eos(row) for row in greedy_decode(reverse_model, source, max_length=8).tolist()]
+    assert beam_search(reverse_model, source, max_length=8, beam_size=1) == greedy
+
+
+@pytest.mark.parametrize("positional", ["sinusoidal", "learned", "rotary", "none"])
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_cached_greedy_decoding_gives_exactly_the_uncached_tokens(positional, norm_first):
+    torch.manual_seed(3)
+    config = TransformerConfig(vocab_size=12, d_model=32, num_heads=4, d_ff=64, max_len=40, positional=positional,
+                               norm_first=norm_first)  # fmt: skip
+    model = Transformer(config).eval()
+    with torch.no_grad():  # never stop early (compare all 30 steps), never emit <pad> or <bos> as a word
+        model.generator.bias[[PAD_ID, BOS_ID, EOS_ID]] = -1e4
+    source = torch.randint(4, 12, (4, 9))
+    source[2, 6:] = PAD_ID  # padding in the source: the memory mask must travel with the cache
+    cached = greedy_decode(model, source, max_length=30)
+    uncached = greedy_decode(model, source, max_length=30, use_cache=False)
+    assert cached.shape == (4, 30)
+    assert torch.equal(cached, uncached)
+
+
+def test_cache_gives_the_same_logits_as_the_full_decoder():
+    torch.manual_seed(4)
+    model = Transformer(TransformerConfig(vocab_size=12, d_model=32, num_heads=4, d_ff=64, positional="rotary")).eval()
+    source, target = torch.randint(4, 12, (2, 7)), torch.randint(4, 12, (2, 6))
+    full = model(source, target)  # (2, 6, 12)
+    state = model.start_decoding(source)
+    stepped = torch.stack([model.decode_next(state, target[:, t]) for t in range(6)], dim=1)
+    torch.testing.assert_close(stepped, full, atol=1e-5, rtol=1e-5)
+
+
+def test_cache_refuses_a_mismatched_batch_and_a_step_beyond_max_len():
+    model = Transformer(TransformerConfig(vocab_size=12, d_model=16, num_heads=2, d_ff=16, max_len=3)).eval()
+    state = model.start_decoding(torch.randint(4, 12, (2, 3)))
+    with pytest.raises(ValueError, match="state holds a batch of 2 but 3 tokens"):
+        model.decode_next(state, torch.tensor([1, 1, 1]))
+    with pytest.raises(ValueError, match="shape \\(batch,\\)"):
+        model.decode_next(state, torch.tensor([[1], [1]]))
+    for _ in range(3):
+        model.decode_next(state, torch.tensor([1, 1]))
+    with pytest.raises(ValueError, match="length 4 exceeds the positional table's max_len 3"):
+        model.decode_next(state, torch.tensor([1, 1]))
+
+
+def test_decoder_only_generation_with_cache_equals_without():
+    torch.manual_seed(5)
+    config = TransformerConfig(vocab_size=15, d_model=32, num_heads=4, d_ff=64, max_len=40, positional="rotary")
+    model = DecoderOnlyTransformer(config).eval()
+    prompt = torch.randint(4, 15, (3, 5))
+    cached = generate(model, prompt, max_new_tokens=20)
+    assert torch.equal(cached, generate(model, prompt, max_new_tokens=20, use_cache=False))
+    assert torch.equal(cached[:, :5], prompt) and cached.shape == (3, 25)
+    sampled = [generate(model, prompt, 20, 1.0, None, torch.Generator().manual_seed(s), use_cache) for s, use_cache in
+               ((7, True), (7, False))]  # fmt: skip
+    assert torch.equal(sampled[0], sampled[1])
+
+
+def test_top_k_of_one_is_greedy_and_sampling_follows_the_generator():
+    torch.manual_seed(6)
+    model = DecoderOnlyTransformer(TransformerConfig(vocab_size=15, d_model=32, num_heads=4, d_ff=64)).eval()
+    prompt = torch.randint(4, 15, (2, 4))
+    greedy = generate(model, prompt, 10)
+    assert torch.equal(generate(model, prompt, 10, temperature=2.0, top_k=1), greedy)
+    one = generate(model, prompt, 10, temperature=5.0, generator=torch.Generator().manual_seed(1))
+    other = generate(model, prompt, 10, temperature=5.0, generator=torch.Generator().manual_seed(2))
+    assert not torch.equal(one, other)  # hot sampling over 15 tokens: two seeds disagree somewhere
+
+
+def test_sequence_accuracy_of_the_trained_model(reverse_model):
+    pairs = make_pairs("reverse", 50, 3, 6, 6, torch.Generator().manual_seed(11))
+    assert sequence_accuracy(reverse_model, pairs) >= 0.9
+    wrong = [(source, target[::-1] + [4]) for source, target in pairs]
+    assert sequence_accuracy(reverse_model, wrong) <= 0.1
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda m: greedy_decode(m, torch.tensor([[5, 6]]), max_length=0), "max_length must be at least 1"),
+        (lambda m: beam_search(m, torch.tensor([[5, 6]]), max_length=3, beam_size=0), "beam_size must be at least 1"),
+        (lambda m: sequence_accuracy(m, []), "at least one"),
+    ],
+)
+def test_bad_decoding_arguments_are_named(call, message):
+    model = Transformer(TransformerConfig(vocab_size=10, d_model=16, num_heads=2, d_ff=16))
+    with pytest.raises(ValueError, match=message):
+        call(model)
+
+
+def test_generate_refuses_models_that_cannot_generate():
+    from lib import EncoderOnlyTransformer
+
+    with pytest.raises(TypeError, match="no start_decoding"):
+        generate(EncoderOnlyTransformer(TransformerConfig(vocab_size=10)), torch.tensor([[5]]), 3)

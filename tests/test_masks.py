@@ -29,3 +29,8 @@ def test_add_causal_keeps_the_masks_form():
     additive = add_causal(torch.tensor([[0.0, 0.0], [-1.0, 0.0]]), 2)
     assert additive.tolist() == [[0.0, float("-inf")], [-1.0, 0.0]]
     assert torch.equal(add_causal(None, 3), causal_mask(3))
+
+
+def test_causal_mask_with_an_offset_lets_late_queries_see_every_earlier_key():
+    mask = causal_mask(2, offset=3)  # queries at positions 3 and 4, keys 0..4
+    assert mask.tolist() == [[False, False, False, False, True], [False, False, False, False, False]]

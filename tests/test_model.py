@@ -65,12 +65,16 @@ def test_decoder_never_sees_the_future(positional):
     assert not torch.allclose(before[:, 5:], after[:, 5:])
 
 
-def test_decoder_only_model_is_causal():
-    model = DecoderOnlyTransformer(small_config(positional="rotary")).eval()
+@pytest.mark.parametrize("positional", ["sinusoidal", "rotary"])
+def test_decoder_only_model_is_causal(positional):
+    model = DecoderOnlyTransformer(small_config(positional=positional)).eval()
     tokens = torch.randint(4, 20, (2, 10))
     changed = tokens.clone()
-    changed[:, 7] = 4 if tokens[0, 7] != 4 else 5
-    torch.testing.assert_close(model(tokens)[:, :7], model(changed)[:, :7])
+    changed[:, 7] = (tokens[:, 7] - 4 + 1) % 16 + 4  # a different token at position 7 in every row
+    before, after = model(tokens), model(changed)
+    torch.testing.assert_close(before[:, :7], after[:, :7])  # the past cannot see the change
+    for position in range(7, 10):  # ... and every later position does see it
+        assert not torch.allclose(before[:, position], after[:, position])
 
 
 def test_padding_never_changes_outputs_at_real_tokens():
@@ -114,3 +118,51 @@ def test_weight_tying_shares_one_matrix():
 def test_bad_inputs_raise_clear_errors(source, target, error, message):
     with pytest.raises(error, match=message):
         Transformer(small_config())(source, target)
+
+
+@pytest.mark.parametrize(
+    "model_class, settings, message",
+    [
+        (EncoderOnlyTransformer, dict(tie_embeddings=True), "no output embedding to tie"),
+        (DecoderOnlyTransformer, dict(target_vocab_size=30), "leave target_vocab_size unset"),
+    ],
+)
+def test_a_setting_a_model_cannot_honour_is_refused(model_class, settings, message):
+    with pytest.raises(ValueError, match=message):
+        model_class(small_config(**settings))
+
+
+def test_all_models_return_logits_and_attention_maps_in_one_form():
+    source, target = torch.randint(4, 20, (2, 6)), torch.randint(4, 20, (2, 4))
+    calls = [
+        (Transformer, (source, target), ["encoder_self", "decoder_self", "cross"]),
+        (DecoderOnlyTransformer, (source,), ["decoder_self"]),
+        (EncoderOnlyTransformer, (source,), ["encoder_self"]),
+    ]
+    for model_class, inputs, filled in calls:
+        model = model_class(small_config()).eval()
+        logits, maps = model.forward_with_attention(*inputs)
+        torch.testing.assert_close(logits, model(*inputs))
+        for kind in ("encoder_self", "decoder_self", "cross"):
+            assert (len(getattr(maps, kind)) == 2) == (kind in filled), (model_class.__name__, kind)
+
+
+def test_a_non_default_pad_id_trains_and_decodes():
+    from lib.decoding import greedy_decode, sequence_accuracy
+    from lib.tasks import make_pairs, random_batches
+    from lib.training import seq2seq_loss, train
+
+    torch.manual_seed(0)
+    # <unk>'s slot (3) pads; id 0 is then an ordinary, unused token. Batches, loss and decoding must all follow.
+    config = TransformerConfig.tiny(vocab_size=10, pad_id=3)
+    model = Transformer(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    batches = random_batches("copy", 64, 2, 6, 6, torch.Generator().manual_seed(0), pad_id=3)
+    history = train(model, batches, seq2seq_loss, optimizer, 300)
+    assert history.losses[-1] < 0.1
+    pairs = make_pairs("copy", 50, 2, 6, 6, torch.Generator().manual_seed(1))
+    assert sequence_accuracy(model, pairs) >= 0.9
+    outputs = greedy_decode(model, torch.tensor([[5, 6, 3, 3, 3], [5, 6, 7, 8, 9]]), max_length=7).tolist()
+    assert outputs[0] == [5, 6, 2, 3, 3, 3]  # padded source ignored; the finished row is padded with 3
+    with pytest.raises(ValueError, match="padded with id 0 but the model's config.pad_id is 3"):
+        seq2seq_loss(model, next(random_batches("copy", 4, 2, 6, 6)))

@@ -33,61 +33,78 @@ from lib.training import (  # noqa: E402
 CHECKPOINTS = ROOT / "chapters" / "checkpoints"
 
 
-def train_on_reverse(positional: str, steps: int) -> tuple[Transformer, TrainingHistory]:
-    """A small encoder-decoder trained on reversing 4-12 letters; `positional` picks how it sees order."""
-    generator = make_reproducible(0)
-    vocabulary = task_vocabulary("reverse", num_symbols=10)
+def reverse_recipe(positional: str, steps: int, seed: int = 0) -> dict:
+    """How the reverse-task transformers are trained; saved in each checkpoint beside its weights."""
+    return {"task": "reverse", "positional": positional, "steps": steps, "learning_rate": 2e-3, "batch_size": 64,
+            "warmup_steps": 100, "schedule": "linear warm-up, linear decay", "optimizer": "Adam",
+            "clip_grad_norm": 1.0, "min_length": 4, "max_length": 12, "num_symbols": 10, "seed": seed}  # fmt: skip
+
+
+def train_on_reverse(recipe: dict) -> tuple[Transformer, TrainingHistory]:
+    """A small encoder-decoder trained on reversing 4-12 letters; `recipe["positional"]` picks how it sees order."""
+    generator = make_reproducible(recipe["seed"])
+    vocabulary = task_vocabulary("reverse", num_symbols=recipe["num_symbols"])
     config = TransformerConfig(
         vocab_size=len(vocabulary), d_model=64, num_heads=4, d_ff=128, num_encoder_layers=2, num_decoder_layers=2,
-        max_len=32, norm_first=True, positional=positional,
+        max_len=32, norm_first=True, positional=recipe["positional"],
     )  # fmt: skip
     model = Transformer(config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup_schedule(100, steps))
-    batches = random_batches("reverse", 64, 4, 12, 10, generator)
-    history = train(model, batches, seq2seq_loss, optimizer, steps, scheduler, description=positional)
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe["learning_rate"])
+    schedule = linear_warmup_schedule(recipe["warmup_steps"], recipe["steps"])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    batches = random_batches(
+        "reverse", recipe["batch_size"], recipe["min_length"], recipe["max_length"], recipe["num_symbols"], generator
+    )
+    history = train(
+        model, batches, seq2seq_loss, optimizer, recipe["steps"], scheduler, recipe["clip_grad_norm"],
+        description=recipe["positional"],
+    )  # fmt: skip
     return model, history
 
 
 def train_reverse() -> None:
     """The attention chapter's model: its cross-attention should form an anti-diagonal."""
-    model, history = train_on_reverse("sinusoidal", steps=1500)
+    recipe = reverse_recipe("sinusoidal", steps=1500)
+    model, history = train_on_reverse(recipe)
     held_out = make_pairs("reverse", 1000, 4, 12, 10, torch.Generator().manual_seed(1234))
     accuracy = sequence_accuracy(model, held_out)
-    extra = {"task": "reverse", "steps": 1500, "min_length": 4, "max_length": 12, "held_out_accuracy": accuracy,
-             "final_loss": sum(history.losses[-50:]) / 50}  # fmt: skip
-    save_checkpoint(model, CHECKPOINTS / "reverse.pt", extra)
+    extra = {"held_out_accuracy": accuracy, "final_loss": sum(history.losses[-50:]) / 50}
+    save_checkpoint(model, CHECKPOINTS / "reverse.pt", recipe, extra)
     print(f"reverse: {accuracy:.1%} exact on 1,000 held-out sequences")
 
 
 def train_positional(kind: str) -> None:
     """The positional chapter's four models, differing only in how they are told positions."""
-    steps = 1000
-    model, history = train_on_reverse(kind, steps)
-    loss_curve = [round(sum(history.losses[i : i + 10]) / 10, 4) for i in range(0, steps, 10)]
-    extra = {"task": "reverse", "positional": kind, "steps": steps, "min_length": 4, "max_length": 12,
-             "loss_every_10_steps": loss_curve}  # fmt: skip
-    save_checkpoint(model, CHECKPOINTS / f"positional-{kind}.pt", extra)
+    recipe = reverse_recipe(kind, steps=1000)
+    model, history = train_on_reverse(recipe)
+    loss_curve = [round(sum(history.losses[i : i + 10]) / 10, 4) for i in range(0, recipe["steps"], 10)]
+    save_checkpoint(model, CHECKPOINTS / f"positional-{kind}.pt", recipe, {"loss_every_10_steps": loss_curve})
     print(f"positional-{kind}: final loss {loss_curve[-1]:.4f}")
 
 
 def train_word_model(tied: bool) -> None:
     """The embedding chapter's language models: next-word prediction on Python's reference text."""
-    generator = make_reproducible(0)
-    tokenizer, training_ids, _ = word_level_corpus(max_vocab=1500)
+    recipe = {"task": "next word", "corpus": "Python reference (pydoc_data.topics)", "max_vocab": 1500,
+              "tie_embeddings": tied, "steps": 3000, "learning_rate": 3e-3, "batch_size": 32, "window": 33,
+              "warmup_steps": 200, "schedule": "linear warm-up, linear decay", "optimizer": "Adam",
+              "clip_grad_norm": 1.0, "dropout": 0.1, "seed": 0}  # fmt: skip
+    generator = make_reproducible(recipe["seed"])
+    tokenizer, training_ids, _ = word_level_corpus(max_vocab=recipe["max_vocab"])
     config = TransformerConfig(
         vocab_size=len(tokenizer.vocabulary), d_model=64, num_heads=4, d_ff=256, num_decoder_layers=2,
-        max_len=64, norm_first=True, dropout=0.1, tie_embeddings=tied,
+        max_len=64, norm_first=True, dropout=recipe["dropout"], tie_embeddings=tied,
     )  # fmt: skip
     model = DecoderOnlyTransformer(config)
-    steps = 3000
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup_schedule(200, steps))
-    batches = random_windows(training_ids, 32, 33, generator)
-    history = train(model, batches, language_model_loss, optimizer, steps, scheduler, description="words")
+    steps = recipe["steps"]
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe["learning_rate"])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup_schedule(recipe["warmup_steps"], steps))
+    batches = random_windows(training_ids, recipe["batch_size"], recipe["window"], generator)
+    history = train(
+        model, batches, language_model_loss, optimizer, steps, scheduler, recipe["clip_grad_norm"], description="words"
+    )
     loss_curve = [round(sum(history.losses[i : i + 10]) / 10, 4) for i in range(0, steps, 10)]
     name = "words-tied" if tied else "words-untied"
-    save_checkpoint(model, CHECKPOINTS / f"{name}.pt", {"steps": steps, "loss_every_10_steps": loss_curve})
+    save_checkpoint(model, CHECKPOINTS / f"{name}.pt", recipe, {"loss_every_10_steps": loss_curve})
     print(f"{name}: final training loss {loss_curve[-1]:.3f}")
 
 
