@@ -14,9 +14,10 @@ import torch
 from torch import nn
 
 from lib.model import DecoderOnlyTransformer, EncoderOnlyTransformer, Transformer
+from lib.recurrent import RecurrentSeq2Seq
 
 MODEL_CLASSES: dict[str, type[nn.Module]] = {
-    cls.__name__: cls for cls in (Transformer, DecoderOnlyTransformer, EncoderOnlyTransformer)
+    cls.__name__: cls for cls in (Transformer, DecoderOnlyTransformer, EncoderOnlyTransformer, RecurrentSeq2Seq)
 }
 
 
