@@ -1,5 +1,6 @@
 """Stored notebooks keep the contract, and executing a notebook twice gives the same text."""
 
+import configparser
 import json
 import os
 import re
@@ -9,7 +10,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from notebook_contract import ROOT, chapter_notebooks, contract_problems, toc_files
+from notebook_contract import ROOT, chapter_notebooks, contract_problems, solution_code, toc_files
 
 # The quickest chapter; executing it twice shows the reproducibility helper does its job.
 DETERMINISM_NOTEBOOK = ROOT / "chapters" / "attention.ipynb"
@@ -55,6 +56,37 @@ def test_contract_names_out_of_order_counts_and_missing_seed_call(tmp_path):
     assert any("order.ipynb, cell 0: execution count 3, expected 1" in p for p in problems)
 
 
+def markdown_cell(source: str) -> dict:
+    return {"cell_type": "markdown", "source": source, "metadata": {}}
+
+
+def solution_cell(label: str, code: str) -> dict:
+    return markdown_cell(f"````{{solution}} {label}\n:class: dropdown\n\nText.\n\n```python\n{code}\n```\n````")
+
+
+def test_contract_fails_a_solution_whose_code_asserts_nothing(tmp_path):
+    cells = [
+        code_cell("from lib import make_reproducible", 1),
+        solution_cell("ex-proves", "import torch\ntorch.testing.assert_close(torch.ones(2), torch.ones(2))"),
+        solution_cell("ex-states", "x = 2 + 2\nprint(x)  # assert x == 4 in a comment proves nothing"),
+        markdown_cell("````{solution} ex-prose\n:class: dropdown\n\nOnly words.\n````"),
+        solution_cell("ex-broken", "assert (("),
+    ]
+    problems = contract_problems(write_notebook(tmp_path / "solutions.ipynb", cells))
+    assert not any("ex-proves" in p for p in problems)
+    assert any("solution ex-states: has no ```python code that asserts its conclusion" in p for p in problems)
+    assert any("solution ex-prose: has no ```python code that asserts its conclusion" in p for p in problems)
+    assert any("solution ex-broken: its code is not valid Python" in p for p in problems)
+
+
+def test_contract_accepts_assert_statements_and_fails_a_chapter_without_solutions(tmp_path):
+    proving = [code_cell("make_reproducible()", 1), solution_cell("ex", "assert 2 + 2 == 4")]
+    assert contract_problems(write_notebook(tmp_path / "proving.ipynb", proving)) == []
+    bare = [code_cell("make_reproducible()", 1)]
+    problems = contract_problems(write_notebook(tmp_path / "bare.ipynb", bare))
+    assert any("has no exercise solutions" in p for p in problems)
+
+
 def execute_in_fresh_kernel(notebook, path: Path) -> None:
     """Run `notebook` top to bottom in a new kernel started in the notebook's folder, as the book does."""
     os.environ["TRANSFORMER_BOOK_PROGRESS"] = "0"
@@ -63,11 +95,22 @@ def execute_in_fresh_kernel(notebook, path: Path) -> None:
     ).execute()
 
 
+def nbval_sanitizers() -> list[tuple[re.Pattern, str]]:
+    """The (regex, replacement) rules nbval applies, from tests/nbval_sanitize.cfg: timings, addresses."""
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(ROOT / "tests" / "nbval_sanitize.cfg")
+    return [(re.compile(config[section]["regex"]), config[section]["replace"]) for section in config.sections()]
+
+
 def text_outputs(notebook) -> list[str]:
+    """Every text output, sanitized as nbval sanitizes it (a timing marked "(timed)" may differ)."""
     texts = []
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
-            texts.append(output.get("text", "") + str(output.get("data", {}).get("text/plain", "")))
+            text = output.get("text", "") + str(output.get("data", {}).get("text/plain", ""))
+            for pattern, replacement in nbval_sanitizers():
+                text = pattern.sub(replacement, text)
+            texts.append(text)
     return texts
 
 
@@ -78,16 +121,6 @@ def test_executing_a_notebook_twice_gives_identical_text():
         execute_in_fresh_kernel(notebook, DETERMINISM_NOTEBOOK)
         runs.append(text_outputs(notebook))
     assert runs[0] == runs[1]
-
-
-SOLUTION_BLOCK = re.compile(r"````\{solution\}.*?````", re.S)
-PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
-
-
-def solution_code(notebook) -> list[str]:
-    """The ```python blocks inside the chapter's hidden exercise solutions, in order."""
-    markdown = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
-    return [code for solution in SOLUTION_BLOCK.findall(markdown) for code in PYTHON_BLOCK.findall(solution)]
 
 
 @pytest.mark.parametrize("path", chapter_notebooks(), ids=lambda p: p.name)

@@ -17,9 +17,9 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from notebook_contract import chapter_notebooks, contract_problems  # tools/notebook_contract.py, beside this file
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from notebook_contract import chapter_notebooks, contract_problems  # noqa: E402
 
 
 def execute_in_place(path: Path, timeout: int) -> float:

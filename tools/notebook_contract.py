@@ -2,11 +2,16 @@
 
 nbval alone passes a notebook that was never executed and ignores images, so these rules
 close the gaps: every code cell ran, in order 1..N, without an error; the first code cell
-fixes seeds and threads; every figure has alt text; the table of contents lists exactly
-the notebooks that exist.
+fixes seeds and threads; every figure has alt text; every exercise solution has code that
+asserts its conclusion; the table of contents lists exactly the notebooks that exist.
+
+It lives in tools/ because tools/execute_notebooks.py checks every notebook it writes;
+the tests import it from here too.
 """
 
+import ast
 import json
+import re
 from pathlib import Path
 
 import yaml
@@ -42,6 +47,7 @@ def contract_problems(path: Path) -> list[str]:
     first_source = "".join(code_cells[0][1]["source"])
     if REPRODUCIBLE_CALL not in first_source:
         problems.append(f"{name}: the first code cell must call lib's make_reproducible(...)")
+    problems += solution_problems(name, notebook)
     for expected, (index, cell) in enumerate(code_cells, start=1):
         where = f"{name}, cell {index}"
         count = cell.get("execution_count")
@@ -59,3 +65,52 @@ def contract_problems(path: Path) -> list[str]:
 
 def image_alt_text(cell: dict) -> str:
     return cell.get("metadata", {}).get("mystnb", {}).get("image", {}).get("alt", "")
+
+
+SOLUTION_BLOCK = re.compile(r"````\{solution\}[ \t]*(?P<label>\S*)(?P<body>.*?)````", re.S)
+PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+
+
+def markdown_text(notebook: dict) -> str:
+    return "\n".join("".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "markdown")
+
+
+def solutions(notebook: dict) -> list[tuple[str, list[str]]]:
+    """(label, its ```python blocks) for every exercise solution in the notebook, in order."""
+    matches = SOLUTION_BLOCK.finditer(markdown_text(notebook))
+    return [(match["label"], PYTHON_BLOCK.findall(match["body"])) for match in matches]
+
+
+def solution_code(notebook: dict) -> list[str]:
+    """The ```python blocks inside the chapter's hidden exercise solutions, in order."""
+    return [code for _, blocks in solutions(notebook) for code in blocks]
+
+
+def asserts_something(code: str) -> bool:
+    """Whether `code` has an `assert` statement or calls an assert function (torch.testing.assert_close, ...)."""
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Assert):
+            return True
+        if isinstance(node, ast.Call):
+            called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if called.startswith("assert"):
+                return True
+    return False
+
+
+def solution_problems(name, notebook: dict) -> list[str]:
+    """A solution must prove its conclusion: code that asserts it, so that a wrong solution fails."""
+    found = solutions(notebook)
+    if not found:
+        return [f"{name}: has no exercise solutions (```{{solution}} blocks with code that asserts their result)"]
+    problems = []
+    for label, blocks in found:
+        where = f"{name}, solution {label or '(unlabelled)'}"
+        try:
+            proves = any(asserts_something(code) for code in blocks)
+        except SyntaxError as error:
+            problems.append(f"{where}: its code is not valid Python ({error.msg}, line {error.lineno})")
+            continue
+        if not proves:
+            problems.append(f"{where}: has no ```python code that asserts its conclusion")
+    return problems
