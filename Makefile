@@ -12,7 +12,7 @@ export TRANSFORMER_BOOK_PROGRESS := 0
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg chapters
 
-.PHONY: venv html test execute nbval-variants benchmark lint clean
+.PHONY: venv html test execute nbval-variants benchmark lint clean lab notebook
 
 $(INSTALLED): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,18 @@ $(INSTALLED): requirements.txt pyproject.toml
 	touch $@
 
 venv: $(INSTALLED)
+
+# Read and run the chapters yourself: JupyterLab (`make notebook`: Notebook 7) on this venv's
+# Python, where `lib` is installed. JUPYTER_PATH puts the venv's kernel spec before any of yours,
+# and progress bars come back on (TRANSFORMER_BOOK_PROGRESS=0 is for stored outputs only).
+JUPYTER := env -u TRANSFORMER_BOOK_PROGRESS JUPYTER_PATH=$(CURDIR)/$(VENV)/share/jupyter $(BIN)/jupyter
+AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
+lab: $(INSTALLED)
+	$(JUPYTER) lab $(AS_ROOT) chapters
+
+notebook: $(INSTALLED)
+	$(JUPYTER) notebook $(AS_ROOT) chapters
 
 # The site, from the stored outputs, with every Sphinx warning an error.
 html: $(INSTALLED)
