@@ -21,10 +21,12 @@ from lib import DecoderOnlyTransformer, Transformer, TransformerConfig, make_rep
 from lib.checkpoint import save_checkpoint  # noqa: E402
 from lib.corpus import random_windows, word_level_corpus  # noqa: E402
 from lib.decoding import sequence_accuracy  # noqa: E402
+from lib.finetuning import pretraining_split  # noqa: E402
 from lib.recurrent import RecurrentConfig, RecurrentSeq2Seq  # noqa: E402
 from lib.tasks import make_pairs, random_batches, task_vocabulary  # noqa: E402
 from lib.training import (  # noqa: E402
     TrainingHistory,
+    cosine_schedule,
     language_model_loss,
     linear_warmup_schedule,
     seq2seq_loss,
@@ -208,6 +210,48 @@ def train_recurrent_chapter_model(kind: str, seed: int) -> None:
     print(f"recurrent-{kind}-seed{seed}: final loss {extra['final_loss']:.4f}")
 
 
+PRETRAINING_STEPS = 1500
+
+
+def train_pretrained_characters() -> None:
+    """The training chapter's pretrained model: next-character prediction on 80% of Python's reference text."""
+    recipe = {"task": "next character", "corpus": "pydoc_data.topics prose, first 80% of paragraphs",
+              "steps": PRETRAINING_STEPS, "learning_rate": 3e-3, "batch_size": 32, "window": 65,
+              "warmup_steps": 100, "schedule": "cosine to 0.1", "optimizer": "Adam", "clip_grad_norm": 1.0,
+              "seed": 0}  # fmt: skip
+    generator = make_reproducible(recipe["seed"])
+    tokenizer, pretraining_paragraphs, _ = pretraining_split()
+    ids = torch.tensor(tokenizer.encode("\n\n".join(pretraining_paragraphs)), dtype=torch.long)
+    config = TransformerConfig(
+        vocab_size=len(tokenizer.vocabulary), d_model=64, num_heads=4, d_ff=256, num_decoder_layers=2,
+        max_len=64, norm_first=True,
+    )  # fmt: skip
+    model = DecoderOnlyTransformer(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe["learning_rate"])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_schedule(100, recipe["steps"], 0.1))
+    batches = random_windows(ids, recipe["batch_size"], recipe["window"], generator)
+    history = train(model, batches, language_model_loss, optimizer, recipe["steps"], scheduler, description="pretrain")
+    loss_curve = [round(sum(history.losses[i : i + 50]) / 50, 4) for i in range(0, recipe["steps"], 50)]
+    save_checkpoint(model, CHECKPOINTS / "pretrained-characters.pt", recipe, {"loss_every_50_steps": loss_curve})
+    print(f"pretrained-characters: final training loss {loss_curve[-1]:.3f}")
+
+
+def train_addition() -> None:
+    """The training chapter's decoding model: adds two numbers of 1-4 digits; trained briefly, so it still errs."""
+    recipe = {"task": "addition", "steps": 1200, "learning_rate": 2e-3, "batch_size": 64, "warmup_steps": 100,
+              "schedule": "linear warm-up, linear decay", "optimizer": "Adam", "clip_grad_norm": 1.0,
+              "min_length": 1, "max_length": 4, "seed": 0}  # fmt: skip
+    generator = make_reproducible(recipe["seed"])
+    model = Transformer(TransformerConfig.tiny(len(task_vocabulary("addition")), max_len=16))
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe["learning_rate"])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup_schedule(100, recipe["steps"]))
+    batches = random_batches("addition", 64, recipe["min_length"], recipe["max_length"], generator=generator)
+    history = train(model, batches, seq2seq_loss, optimizer, recipe["steps"], scheduler, description="addition")
+    extra = {"final_loss": sum(history.losses[-50:]) / 50}
+    save_checkpoint(model, CHECKPOINTS / "addition.pt", recipe, extra)
+    print(f"addition: final training loss {extra['final_loss']:.4f}")
+
+
 RECIPES = {"reverse": train_reverse}
 RECIPES.update(
     {
@@ -217,6 +261,7 @@ RECIPES.update(
     }
 )
 RECIPES.update({"words-untied": lambda: train_word_model(False), "words-tied": lambda: train_word_model(True)})
+RECIPES.update({"pretrained-characters": train_pretrained_characters, "addition": train_addition})
 RECIPES.update(
     {
         f"positional-{kind}": lambda kind=kind: train_positional(kind)
