@@ -1,30 +1,25 @@
 // The attention explorer: the book's own code, no libraries, no network.
 // In Jupyter it runs as an anywidget module; on the static site, Python inlines this same
-// file into the notebook's HTML output with a small stand-in for the widget model.
+// file (after transformer.js, which runs the model) into the notebook's HTML output with a
+// small stand-in for the widget model.
 // Every token string is shown with textContent, never parsed as HTML.
 
 const ROW_HEIGHT = 20; // pixels per token in the lines view
 const LINE_THRESHOLD = 0.02; // weights below this draw no line
 const HEATMAP_SIZE = 320; // pixels, the longer side of a heatmap
 const ALPHA_LEVELS = 16;
-
-function decodeBase64(text) {
-  const binary = atob(text);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
-}
-
-async function inflate(bytes) {
-  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
+const LABEL_MIN_CELL = 12; // pixels: smaller heatmap cells get no token labels
 
 // 8-bit codes round(255 w) back to weights (see lib/widget/payload.py).
 async function decodePayload(payload) {
+  if (!payload || payload.broken || typeof payload.kinds !== "object") {
+    throw new Error(payload && payload.broken ? payload.broken : "no attention weights in it");
+  }
   const kinds = {};
-  for (const [name, entry] of Object.entries(payload.kinds || {})) {
-    const codes = await inflate(decodeBase64(entry.data));
+  for (const [name, entry] of Object.entries(payload.kinds)) {
+    const codes = await inflateBytes(base64Bytes(entry.data));
+    const size = entry.layers * entry.heads * entry.rows.length * entry.cols.length;
+    if (codes.length !== size) throw new Error(`${name} holds ${codes.length} weights, expected ${size}`);
     const values = new Float32Array(codes.length);
     for (let i = 0; i < codes.length; i++) values[i] = codes[i] / 255;
     kinds[name] = { ...entry, values };
@@ -131,10 +126,35 @@ function drawLines(canvas, matrix, rows, cols, focusRow) {
   context.globalAlpha = 1;
 }
 
+// Token labels along a heatmap's rows (left) and columns (top), when its cells are big enough.
+function drawLabels(rowLabels, colLabels, rows, cols, cell) {
+  const fits = cell >= LABEL_MIN_CELL;
+  rowLabels.hidden = !fits;
+  colLabels.hidden = !fits;
+  if (!fits) return;
+  const label = (token, className, size) => {
+    const span = element("span", className, token);
+    span.title = token;
+    span.style[className === "attn-x-row-label" ? "height" : "width"] = `${size}px`;
+    return span;
+  };
+  rowLabels.replaceChildren(...rows.map((token) => label(token, "attn-x-row-label", cell)));
+  colLabels.replaceChildren(...cols.map((token) => label(token, "attn-x-col-label", cell)));
+  colLabels.classList.toggle("attn-x-vertical", cols.some((token) => Array.from(token).length * 8 > cell));
+  rowLabels.style.lineHeight = `${cell}px`;
+}
+
 function render({ model, el }) {
   el.classList.add("attention-explorer");
   const state = { kind: null, layer: 0, head: 0, query: null };
   let kinds = {};
+  let generation = 0; // each new payload or run takes the next number; a late older one is dropped
+  const engineText = model.get("engine"); // the static page's embedded model, if any
+  let enginePromise = null;
+  const browserModel = () => {
+    if (!enginePromise) enginePromise = loadTransformer(JSON.parse(engineText));
+    return enginePromise;
+  };
 
   const kindSelect = element("select");
   const layerSelect = element("select");
@@ -142,29 +162,44 @@ function render({ model, el }) {
   const controls = element("div", "attn-x-controls");
   controls.append(labelled("Attention", kindSelect), labelled("Layer", layerSelect), labelled("Head", headSelect));
 
-  if (model.get("live")) {
+  let input = null;
+  if (model.get("live") || engineText) {
     const form = element("form", "attn-x-input");
-    const input = element("input");
+    input = element("input");
     input.type = "text";
+    input.spellcheck = false;
     input.value = model.get("text") || "";
     const button = element("button", "", "Run");
     button.type = "submit";
     form.append(labelled("Input", input), button);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
-      model.set("text", input.value);
-      model.save_changes();
+      if (engineText) {
+        runInBrowser(input.value);
+      } else {
+        model.set("text", input.value);
+        model.save_changes();
+      }
     });
     controls.append(form);
   }
 
+  const hint = element("p", "attn-x-hint");
+  const result = element("p", "attn-x-result");
   const status = element("p", "attn-x-status");
   status.setAttribute("aria-live", "polite");
   const error = element("p", "attn-x-error");
+  error.setAttribute("role", "alert");
   const heatmap = element("canvas", "attn-x-heatmap");
   heatmap.setAttribute("role", "img");
+  const rowLabels = element("div", "attn-x-row-labels");
+  const colLabels = element("div", "attn-x-col-labels");
+  rowLabels.setAttribute("aria-hidden", "true");
+  colLabels.setAttribute("aria-hidden", "true");
+  const heatmapGrid = element("div", "attn-x-heatmap-grid");
+  heatmapGrid.append(element("span"), colLabels, rowLabels, heatmap);
   const heatmapPanel = element("figure", "attn-x-panel");
-  heatmapPanel.append(heatmap);
+  heatmapPanel.append(heatmapGrid);
   const queryColumn = element("div", "attn-x-tokens attn-x-queries");
   const keyColumn = element("div", "attn-x-tokens attn-x-keys");
   const lines = element("canvas", "attn-x-lines");
@@ -175,7 +210,7 @@ function render({ model, el }) {
   const grid = element("div", "attn-x-grid");
   const views = element("div", "attn-x-views");
   views.append(heatmapPanel, linesPanel, grid);
-  el.replaceChildren(controls, error, status, views);
+  el.replaceChildren(controls, hint, error, result, status, views);
 
   const current = () => kinds[state.kind];
 
@@ -225,7 +260,8 @@ function render({ model, el }) {
       return;
     }
     const matrix = weightMatrix(kind, state.layer, state.head);
-    drawHeatmap(heatmap, matrix, rows, cols, state.query);
+    const cell = drawHeatmap(heatmap, matrix, rows, cols, state.query);
+    drawLabels(rowLabels, colLabels, kind.rows, kind.cols, cell);
     heatmap.setAttribute("aria-label", `Heatmap of ${describe(kind)}: rows are queries, columns are keys`);
     drawLines(lines, matrix, rows, cols, state.query);
     keyColumn.querySelectorAll(".attn-x-token").forEach((button, j) => {
@@ -270,6 +306,7 @@ function render({ model, el }) {
 
   heatmap.addEventListener("mousemove", (event) => {
     const kind = current();
+    if (!kind) return;
     const box = heatmap.getBoundingClientRect();
     const cell = heatmap.width / kind.cols.length;
     const i = Math.floor((event.clientY - box.top) / cell);
@@ -308,25 +345,65 @@ function render({ model, el }) {
     drawViews();
   });
 
-  async function load() {
-    error.textContent = model.get("error") || "";
-    kinds = await decodePayload(model.get("payload"));
-    const names = Object.keys(kinds);
-    if (!names.length) return;
-    const start = model.get("payload").start;
-    if (state.kind === null && start) {
-      state.kind = start.kind;
-      state.layer = start.layer;
-      state.head = start.head;
-    }
+  // Shows new kinds of attention, keeping the chosen kind, layer and head where they still exist.
+  function show(newKinds, title) {
+    const names = Object.keys(newKinds);
+    if (!names.length) throw new Error("no attention weights in it");
+    kinds = newKinds;
+    result.textContent = title || "";
     fillSelect(kindSelect, names.map((name) => [name, kinds[name].label]), names.includes(state.kind) ? state.kind : names[0]);
     selectKind(kindSelect.value);
     el.dataset.ready = "true";
   }
 
-  model.on("change:payload", load);
-  model.on("change:error", () => { error.textContent = model.get("error") || ""; });
+  async function load() {
+    const mine = ++generation;
+    const payload = model.get("payload");
+    try {
+      const decoded = await decodePayload(payload);
+      if (mine !== generation) return; // a newer payload or run came in meanwhile
+      if (payload.start && state.kind === null) {
+        Object.assign(state, { kind: payload.start.kind, layer: payload.start.layer, head: payload.start.head });
+      }
+      hint.textContent = (payload.hint || "") + (engineText ? " The model runs in your browser." : "");
+      error.textContent = model.get("error") || "";
+      show(decoded, payload.title);
+    } catch (problem) {
+      if (mine !== generation) return;
+      error.textContent = `The explorer could not read its data: ${problem.message || problem}`;
+      el.dataset.failed = "true";
+    }
+  }
+
+  // The static page's text box: run the embedded model here; on bad input keep the last good view.
+  async function runInBrowser(text) {
+    const mine = ++generation;
+    el.dataset.running = "true";
+    try {
+      const transformer = await browserModel();
+      if (mine !== generation) return;
+      const output = transformer.run(text);
+      show(output.kinds, output.title);
+      error.textContent = "";
+    } catch (problem) {
+      if (mine !== generation) return;
+      const message = problem instanceof InputError ? problem.message : `the model failed (${problem.message || problem})`;
+      error.textContent = `Could not run the model on “${text}”: ${message}`;
+    } finally {
+      if (mine === generation) delete el.dataset.running;
+    }
+  }
+
+  const onPayload = () => load();
+  const onError = () => { error.textContent = model.get("error") || ""; };
+  model.on("change:payload", onPayload);
+  model.on("change:error", onError);
+  if (engineText) el.browserModel = browserModel; // for the tests: the page's own model
   load();
+  return () => {
+    model.off("change:payload", onPayload);
+    model.off("change:error", onError);
+  };
 }
 
 export default { render };

@@ -1,4 +1,5 @@
-"""The attention explorer on the built site, offline: controls, hover values, keyboard, speed."""
+"""The attention explorer on the built site, offline: controls, hover values, keyboard, and the
+model that runs in the page, compared with PyTorch."""
 
 import json
 import re
@@ -8,13 +9,110 @@ import pytest
 import torch
 
 from lib.checkpoint import load_checkpoint
+from lib.config import TransformerConfig
+from lib.model import DecoderOnlyTransformer, EncoderOnlyTransformer, Transformer
 from lib.tasks import task_vocabulary
-from lib.widget import static_html
-from lib.widget.explorer import ESM_SOURCE, model_payload
-from lib.widget.payload import decode_kind, make_payload
+from lib.tokenizers import SPECIAL_TOKENS, Vocabulary, WordTokenizer
+from lib.widget import AttentionExplorer, static_html
+from lib.widget.explorer import ESM_SOURCE, check_input, model_attention, model_payload, run_error
+from lib.widget.payload import decode_kind, decode_model, make_payload
 from site_helpers import ROOT, SCREENSHOTS, screenshot
 
 CHAPTER = "chapters/attention.html"
+CHECKPOINTS = ROOT / "chapters" / "checkpoints"
+TOLERANCE = 1e-3  # largest allowed difference between the page's attention weights and PyTorch's
+RUN_IN_PAGE = """async (el, inputs) => {
+    const model = await el.browserModel();
+    return inputs.map((text) => {
+        const run = model.run(text);
+        const kinds = {};
+        for (const [name, kind] of Object.entries(run.kinds)) {
+            kinds[name] = { rows: kind.rows, cols: kind.cols, values: Array.from(kind.values) };
+        }
+        return { title: run.title, output: run.output === undefined ? null : run.output, kinds };
+    });
+}"""
+TOKENIZERS = {"characters": list, "words": WordTokenizer.split}
+
+
+def explorer_html(model, text, vocabulary, **options) -> str:
+    return AttentionExplorer.from_model(model, text, vocabulary, **options)._repr_mimebundle_()[0]["text/html"]
+
+
+def embedded_models(text: str) -> list[dict]:
+    """Every model an explorer in this HTML (or notebook JSON) carries for the browser."""
+    if text.lstrip().startswith("{"):  # a notebook: look at its stored HTML outputs
+        cells = json.loads(text)["cells"]
+        html = "".join(
+            "".join(output.get("data", {}).get("text/html", "")) for cell in cells for output in cell.get("outputs", [])
+        )
+    else:
+        html = text
+    return [json.loads(block) for block in re.findall(r'class="attention-explorer-model">(.*?)</script>', html, re.S)]
+
+
+def checkpoint_of(spec: dict) -> str | None:
+    """The shipped checkpoint whose weights the embedded model carries (exactly), if any."""
+    weights = decode_model(spec)
+    for path in sorted(CHECKPOINTS.glob("*.pt")):
+        state = torch.load(path, weights_only=True, map_location="cpu")["state_dict"]
+        if set(state) == set(weights) and all(
+            np.array_equal(state[name].float().numpy(), weights[name]) for name in state
+        ):
+            return path.name
+    return None
+
+
+def shown_checkpoints() -> dict[str, dict]:
+    """Checkpoints the chapters show in an explorer, found in the stored notebook outputs, with the
+    explorer's settings; the attention chapter's reverse model is listed even before its page carries it."""
+    shown = {
+        "reverse.pt": {
+            "source_tokens": task_vocabulary("reverse", 10).tokens,
+            "tokenize": "characters",
+            "max_length": 16,
+        }
+    }
+    for notebook in sorted((ROOT / "chapters").glob("*.ipynb")):
+        for spec in embedded_models(notebook.read_text()):
+            name = checkpoint_of(spec)
+            if name is not None:
+                shown[name] = spec
+    return shown
+
+
+SHOWN = shown_checkpoints()
+
+
+def random_inputs(vocabulary: Vocabulary, max_len: int, count: int, seed: int, joiner: str) -> list[str]:
+    """`count` random valid inputs: 1 to max_len symbols of the vocabulary (no special tokens)."""
+    generator = torch.Generator().manual_seed(seed)
+    symbols = [t for t in vocabulary.tokens if t not in SPECIAL_TOKENS]
+    inputs = []
+    for _ in range(count):
+        length = int(torch.randint(1, max_len + 1, (1,), generator=generator))
+        picks = torch.randint(0, len(symbols), (length,), generator=generator).tolist()
+        inputs.append(joiner.join(symbols[i] for i in picks))
+    return inputs
+
+
+def assert_page_runs_like_pytorch(root, model, vocabulary, tokenize, max_length, inputs) -> float:
+    """The page's model and lib's model on the same inputs: the same output tokens and rows and
+    columns, attention weights within TOLERANCE. Returns the largest difference seen."""
+    page_runs = root.evaluate(RUN_IN_PAGE, inputs)
+    worst = 0.0
+    for text, page_run in zip(inputs, page_runs, strict=True):
+        kinds, title, output = model_attention(model, text, vocabulary, None, tokenize, max_length)
+        assert page_run["output"] == output, f"different greedy output on {text!r}"
+        assert page_run["title"] == title
+        assert set(page_run["kinds"]) == set(kinds)
+        for name, (weights, rows, cols) in kinds.items():
+            shown = page_run["kinds"][name]
+            assert (shown["rows"], shown["cols"]) == (list(rows), list(cols))
+            difference = np.abs(np.array(shown["values"]) - weights.numpy().ravel()).max()
+            assert difference <= TOLERANCE, f"{name} on {text!r} differs by {difference:.2e}"
+            worst = max(worst, float(difference))
+    return worst
 
 
 @pytest.fixture
@@ -36,12 +134,26 @@ def shown_values(root) -> list[float]:
 
 def test_embedded_weights_are_the_trained_models(explorer):
     page, _ = explorer
-    model, _ = load_checkpoint(ROOT / "chapters" / "checkpoints" / "reverse.pt")
+    model, _ = load_checkpoint(CHECKPOINTS / "reverse.pt")
     expected = model_payload(model, "abcdefgh", task_vocabulary("reverse", 10), None, list, 16)
     embedded = embedded_payload(page)
     for kind, entry in expected["kinds"].items():
         assert embedded["kinds"][kind]["rows"] == entry["rows"]
         np.testing.assert_allclose(decode_kind(embedded["kinds"][kind]), decode_kind(entry), atol=1 / 255)
+
+
+def test_the_published_page_runs_the_model_on_typed_input(explorer):
+    """The chapter's page carries the shipped reverse model and runs it on what the reader types
+    (re-execute chapters/attention.ipynb if this fails: the page is made from its stored output)."""
+    page, root = explorer
+    (spec,) = embedded_models(page.content())
+    assert checkpoint_of(spec) == "reverse.pt"
+    run_in_page(root, "abcdefghij")
+    model, _ = load_checkpoint(CHECKPOINTS / "reverse.pt")
+    kinds, title, _ = model_attention(model, "abcdefghij", task_vocabulary("reverse", 10), None, list, 16)
+    assert root.locator(".attn-x-result").text_content() == title
+    assert query_tokens(root) == kinds[root.get_attribute("data-kind")][1]
+    assert root.locator(".attn-x-error").text_content() == ""
 
 
 def test_switching_layer_and_head_shows_the_right_weights_on_hover(explorer):
@@ -118,12 +230,12 @@ def test_tokens_are_shown_as_text(open_offline_html):
     assert dialogs == []
 
 
-def test_live_mode_module_sends_text_and_redraws_on_new_weights(open_offline_html):
-    """The ES module anywidget loads in Jupyter, driven by a stand-in for the widget model."""
-    first = make_payload({"encoder_self": (torch.full((1, 2, 3, 3), 1 / 3), list("abc"), list("abc"))})
-    second = make_payload({"encoder_self": (torch.full((1, 2, 4, 4), 1 / 4), list("wxyz"), list("wxyz"))})
+def live_mode_page(first: dict) -> str:
+    """A page that loads the ES module as anywidget does, with a stand-in for the widget model:
+    `window.sent` records what it sends to the kernel, `window.kernelReplies(payload, error)`
+    answers, `window.cleanup()` is what render returned (anywidget calls it when the view goes)."""
     assert "</script>" not in ESM_SOURCE  # so the module can sit inside a <script> element as is
-    page_source = f"""<!doctype html><html><body><div id="root"></div>
+    return f"""<!doctype html><html><body><div id="root"></div>
     <script id="esm" type="text/plain">{ESM_SOURCE}</script>
     <script type="module">
       const source = document.getElementById("esm").textContent;
@@ -136,15 +248,23 @@ def test_live_mode_module_sends_text_and_redraws_on_new_weights(open_offline_htm
         get: (name) => state[name],
         set: (name, value) => {{ state[name] = value; window.sent.push([name, value]); }},
         save_changes: () => window.sent.push(["save"]),
-        on: (event, callback) => {{ listeners[event] = callback; }},
+        on: (event, callback) => {{ (listeners[event] ||= new Set()).add(callback); }},
+        off: (event, callback) => {{ listeners[event].delete(callback); }},
       }};
+      window.listenerCount = () => Object.values(listeners).reduce((n, set) => n + set.size, 0);
       window.kernelReplies = (payload, error) => {{
         state.payload = payload; state.error = error;
-        listeners["change:payload"](); listeners["change:error"]();
+        for (const name of ["change:payload", "change:error"]) (listeners[name] || []).forEach((f) => f());
       }};
-      module.default.render({{ model, el: document.getElementById("root") }});
+      window.cleanup = module.default.render({{ model, el: document.getElementById("root") }});
     </script></body></html>"""
-    page, root, _ = open_offline_html(page_source)
+
+
+def test_live_mode_module_sends_text_and_redraws_on_new_weights(open_offline_html):
+    """The ES module anywidget loads in Jupyter, driven by a stand-in for the widget model."""
+    first = make_payload({"encoder_self": (torch.full((1, 2, 3, 3), 1 / 3), list("abc"), list("abc"))})
+    second = make_payload({"encoder_self": (torch.full((1, 2, 4, 4), 1 / 4), list("wxyz"), list("wxyz"))})
+    page, root, _ = open_offline_html(live_mode_page(first))
     text_box = root.get_by_label("Input", exact=True)
     assert text_box.input_value() == "abc"
     text_box.fill("wxyz")
@@ -154,3 +274,163 @@ def test_live_mode_module_sends_text_and_redraws_on_new_weights(open_offline_htm
     page.wait_for_function("document.querySelectorAll('.attn-x-queries .attn-x-token').length === 4")
     assert root.locator(".attn-x-queries").text_content().replace(" ", "") == "wxyz"
     assert root.locator(".attn-x-error").text_content() == "shown after a new run"
+
+
+def test_an_older_payload_decoded_after_a_newer_one_is_dropped_and_listeners_are_removed(open_offline_html):
+    first = make_payload({"encoder_self": (torch.full((1, 1, 3, 3), 1 / 3), list("abc"), list("abc"))})
+    torch.manual_seed(0)
+    big = torch.softmax(torch.randn(4, 8, 128, 128) * 2, dim=-1)  # slower to inflate than the newer one
+    older = make_payload({"encoder_self": (big, [f"t{i}" for i in range(128)], [f"t{i}" for i in range(128)])})
+    newer = make_payload({"encoder_self": (torch.full((1, 1, 2, 2), 0.5), list("yz"), list("yz"))})
+    page, root, _ = open_offline_html(live_mode_page(first))
+    page.evaluate(f"window.kernelReplies({json.dumps(older)}, ''); window.kernelReplies({json.dumps(newer)}, '')")
+    page.wait_for_function("document.querySelectorAll('.attn-x-queries .attn-x-token').length === 2")
+    page.wait_for_timeout(300)  # long enough for the older payload to finish inflating
+    assert query_tokens(root) == ["y", "z"]
+    assert page.evaluate("window.listenerCount()") == 2
+    page.evaluate("window.cleanup()")
+    assert page.evaluate("window.listenerCount()") == 0
+
+
+@pytest.mark.parametrize("checkpoint", sorted(SHOWN))
+def test_shipped_model_runs_in_the_page_as_in_pytorch(open_offline_html, checkpoint):
+    """50 random valid inputs per checkpoint a chapter shows in an explorer: the page's JavaScript
+    decodes the same tokens as lib's greedy_decode and computes the same attention weights."""
+    settings = SHOWN[checkpoint]
+    model, _ = load_checkpoint(CHECKPOINTS / checkpoint)
+    vocabulary = Vocabulary(settings["source_tokens"])
+    tokenize = TOKENIZERS[settings["tokenize"]]
+    joiner = " " if settings["tokenize"] == "words" else ""
+    first = joiner.join(t for t in vocabulary.tokens[len(SPECIAL_TOKENS) :][:4])
+    html = explorer_html(model, first, vocabulary, tokenize=tokenize, max_length=settings["max_length"])
+    (model_block,) = re.findall(r'<script type="application/json" class="attention-explorer-model">.*?</script>', html)
+    assert len(model_block.encode()) <= 1_000_000  # the budget: the weights add at most 1 MB to a page
+    _, root, _ = open_offline_html(html)
+    inputs = random_inputs(vocabulary, model.config.max_len, 50, seed=0, joiner=joiner)
+    worst = assert_page_runs_like_pytorch(root, model, vocabulary, tokenize, settings["max_length"], inputs)
+    print(f"{checkpoint}: 50 inputs, largest attention difference {worst:.1e}")
+
+
+def small_models() -> list[tuple[str, torch.nn.Module]]:
+    """Random small models: every positional scheme, both LayerNorm placements, all three shapes."""
+    models = []
+    for index, positional in enumerate(("sinusoidal", "learned", "rotary", "none")):
+        for norm_first in (False, True):
+            config = TransformerConfig(
+                vocab_size=10, d_model=16, num_heads=2, d_ff=24, num_encoder_layers=2, num_decoder_layers=2,
+                max_len=9, positional=positional, norm_first=norm_first,
+            )  # fmt: skip
+            torch.manual_seed(10 * index + norm_first)
+            models.append((f"{positional}, {'Pre' if norm_first else 'Post'}-LN", Transformer(config)))
+    config = TransformerConfig(vocab_size=10, d_model=16, num_heads=2, d_ff=24, max_len=9, positional="rotary")
+    models.append(("decoder-only, rotary, Post-LN", DecoderOnlyTransformer(config)))
+    config = TransformerConfig(vocab_size=10, d_model=16, num_heads=4, d_ff=24, max_len=9, norm_first=True)
+    models.append(("encoder-only, sinusoidal, Pre-LN", EncoderOnlyTransformer(config)))
+    generator = torch.Generator().manual_seed(1)
+    for _, model in models:
+        with torch.no_grad():  # sharper attention, and outputs that sometimes stop (<eos>) or emit <pad>
+            for name, parameter in model.named_parameters():
+                if "in_proj.weight" in name:
+                    parameter.mul_(3)
+                if name.endswith(("generator.bias", "head.bias")):
+                    parameter.copy_(torch.randn(parameter.shape, generator=generator) * 2)
+        model.eval()
+    return models
+
+
+def test_every_positional_scheme_and_norm_placement_runs_as_in_pytorch(open_offline_html):
+    """Ten small random models in one page, 12 random inputs each, up to the positional table's length."""
+    vocabulary = task_vocabulary("reverse", num_symbols=6)
+    models = small_models()
+    html = "".join(explorer_html(model, "abc", vocabulary, max_length=8) for _, model in models)
+    page, _, _ = open_offline_html(html)
+    roots = page.locator(".attention-explorer")
+    outputs = set()
+    for index, (_, model) in enumerate(models):
+        inputs = random_inputs(vocabulary, model.config.max_len, 12, seed=index, joiner="")
+        root = roots.nth(index)
+        assert_page_runs_like_pytorch(root, model, vocabulary, list, 8, inputs)
+        if isinstance(model, Transformer):
+            outputs.update(len(model_attention(model, t, vocabulary, None, list, 8)[2]) for t in inputs)
+    assert min(outputs) < 8 and max(outputs) == 8  # some outputs stopped at <eos>, some ran to max_length
+
+
+@pytest.fixture
+def reverse_explorer(open_offline_html):
+    """The attention chapter's explorer, built here from the shipped reverse model."""
+    model, _ = load_checkpoint(CHECKPOINTS / "reverse.pt")
+    vocabulary = task_vocabulary("reverse", 10)
+    html = explorer_html(model, "abcdefgh", vocabulary, max_length=16, start=("cross", 1, 3), hint="Try abcdefghij.")
+    page, root, dialogs = open_offline_html(html)
+    return page, root, dialogs, model, vocabulary
+
+
+def run_in_page(root, text: str) -> None:
+    box = root.get_by_label("Input", exact=True)
+    box.fill(text)
+    root.get_by_role("button", name="Run").click()
+    root.page.wait_for_function("(el) => !el.dataset.running", arg=root.element_handle())
+
+
+def query_tokens(root) -> list[str]:
+    return root.locator(".attn-x-queries .attn-x-text").all_text_contents()
+
+
+def test_typing_reruns_the_model_in_the_page(reverse_explorer):
+    page, root, _, model, vocabulary = reverse_explorer
+    assert (
+        "Type your own input (the model knows a b c d e f g h i j; at most 32)"
+        in root.locator(".attn-x-hint").text_content()
+    )
+    assert "The model runs in your browser." in root.locator(".attn-x-hint").text_content()
+    assert root.get_attribute("data-kind") == "cross" and root.get_attribute("data-head") == "3"
+    run_in_page(root, "abcdefghij")
+    kinds, title, _ = model_attention(model, "abcdefghij", vocabulary, None, list, 16)
+    assert root.locator(".attn-x-result").text_content() == title == "abcdefghij → jihgfedcba"
+    assert query_tokens(root) == kinds["cross"][1]  # <bos> and the output, as rows
+    assert root.get_attribute("data-kind") == "cross" and root.get_attribute("data-layer") == "1"  # view kept
+    root.locator(".attn-x-queries .attn-x-token").nth(2).hover()
+    expected = [round(float(w), 2) for w in kinds["cross"][0][1, 3, 2]]
+    assert shown_values(root) == pytest.approx(expected, abs=0.0051)
+    assert root.locator(".attn-x-error").text_content() == ""
+    screenshot(root, "explorer-typed-input")
+
+
+@pytest.mark.parametrize(
+    "text", ["abcz", "", "abcdefghij" * 4, "<img src=x onerror=alert(1)>", "</script><script>alert(1)</script>"]
+)
+def test_bad_input_shows_a_clear_message_and_keeps_the_last_good_view(reverse_explorer, text):
+    page, root, dialogs, model, vocabulary = reverse_explorer
+    before = query_tokens(root)
+    run_in_page(root, text)
+    with pytest.raises(ValueError) as problem:
+        check_input(list(text), vocabulary, model.config.max_len)
+    assert root.locator(".attn-x-error").text_content() == run_error(text, problem.value)  # the kernel's words
+    assert query_tokens(root) == before
+    assert root.locator("img, .attn-x-error *").count() == 0 and dialogs == []  # hostile text stays text
+
+
+def test_heatmap_labels_rows_and_columns_with_tokens_when_they_fit(reverse_explorer, open_offline_html):
+    _, root, _, _, _ = reverse_explorer
+    assert root.locator(".attn-x-row-label").all_text_contents() == ["<bos>", *"hgfedcba"]
+    assert root.locator(".attn-x-col-label").all_text_contents() == list("abcdefgh")
+    weights = torch.full((1, 1, 64, 64), 1 / 64)
+    tokens = [f"t{i}" for i in range(64)]
+    _, crowded, _ = open_offline_html(static_html(make_payload({"encoder_self": (weights, tokens, tokens)})))
+    assert crowded.locator(".attn-x-row-labels").is_hidden() and crowded.locator(".attn-x-col-labels").is_hidden()
+
+
+def test_undecodable_payload_shows_an_error_line(open_offline_html, browser):
+    payload = make_payload({"encoder_self": (torch.full((1, 1, 2, 2), 0.5), list("ab"), list("ab"))})
+    payload["kinds"]["encoder_self"]["data"] = "not base64 at all!"
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.route("**/*", lambda route: route.abort())
+        page.set_content(f"<!doctype html><html><body>{static_html(payload)}</body></html>")
+        root = page.locator(".attention-explorer[data-failed]")
+        root.wait_for()
+        assert root.locator(".attn-x-error").text_content().startswith("The explorer could not read its data:")
+        assert root.locator(".attn-x-error").is_visible()
+    finally:
+        context.close()
