@@ -398,7 +398,7 @@ function render({ model, el }) {
   const onError = () => { error.textContent = model.get("error") || ""; };
   model.on("change:payload", onPayload);
   model.on("change:error", onError);
-  if (engineText) el.browserModel = browserModel; // for the tests: the page's own model
+  if (engineText) Object.assign(el, { browserModel, runInBrowser }); // for the tests and the benchmark
   load();
   return () => {
     model.off("change:payload", onPayload);

@@ -355,6 +355,20 @@ def test_every_positional_scheme_and_norm_placement_runs_as_in_pytorch(open_offl
     assert min(outputs) < 8 and max(outputs) == 8  # some outputs stopped at <eos>, some ran to max_length
 
 
+def test_words_are_split_in_the_page_as_lib_splits_them(open_offline_html):
+    vocabulary = Vocabulary(["the", "cat's", "sat", "on", "mat", ",", ".", "it_is", "42"])
+    model = DecoderOnlyTransformer(TransformerConfig(vocab_size=len(vocabulary), d_model=16, num_heads=2, max_len=12))
+    html = explorer_html(model.eval(), "the mat", vocabulary, tokenize=WordTokenizer.split)
+    _, root, _ = open_offline_html(html)
+    inputs = ["The cat's mat, ON the mat.", "it_is 42", "  the\tcat's\nsat  "]
+    assert_page_runs_like_pytorch(root, model, vocabulary, WordTokenizer.split, 32, inputs)
+    run_in_page(root, "the dog")
+    message = run_error(
+        "the dog", ValueError("“dog” is not in the model's vocabulary; it knows " + " ".join(vocabulary.tokens[4:]))
+    )
+    assert root.locator(".attn-x-error").text_content() == message
+
+
 @pytest.fixture
 def reverse_explorer(open_offline_html):
     """The attention chapter's explorer, built here from the shipped reverse model."""
