@@ -83,7 +83,7 @@ class AttentionExplorer(anywidget.AnyWidget):
         where `tokenize` is `list` (characters) or `WordTokenizer.split` (words), the page carries
         the model and the browser re-runs it (lib/widget/transformer.js).
         """
-        if isinstance(model, Transformer):
+        if architecture(model) == "encoder-decoder":  # (a clear error for any other kind of model)
             max_length = min(max_length, model.config.max_len - 1)  # <bos> + output must fit the table
         target_vocabulary = target_vocabulary or source_vocabulary
         hint = input_hint(source_vocabulary, model.config.max_len, hint)
