@@ -1,6 +1,7 @@
 """The attention explorer on the built site, offline: controls, hover values, keyboard, and the
 model that runs in the page, compared with PyTorch."""
 
+import functools
 import json
 import re
 
@@ -369,14 +370,19 @@ def test_words_are_split_in_the_page_as_lib_splits_them(open_offline_html):
     assert root.locator(".attn-x-error").text_content() == message
 
 
+@functools.cache
+def reverse_model_and_page() -> tuple[torch.nn.Module, str]:
+    model, _ = load_checkpoint(CHECKPOINTS / "reverse.pt")
+    options = {"max_length": 16, "start": ("cross", 1, 3), "hint": "Try abcdefghij."}
+    return model, explorer_html(model, "abcdefgh", task_vocabulary("reverse", 10), **options)
+
+
 @pytest.fixture
 def reverse_explorer(open_offline_html):
     """The attention chapter's explorer, built here from the shipped reverse model."""
-    model, _ = load_checkpoint(CHECKPOINTS / "reverse.pt")
-    vocabulary = task_vocabulary("reverse", 10)
-    html = explorer_html(model, "abcdefgh", vocabulary, max_length=16, start=("cross", 1, 3), hint="Try abcdefghij.")
+    model, html = reverse_model_and_page()
     page, root, dialogs = open_offline_html(html)
-    return page, root, dialogs, model, vocabulary
+    return page, root, dialogs, model, task_vocabulary("reverse", 10)
 
 
 def run_in_page(root, text: str) -> None:
