@@ -55,11 +55,16 @@ def embedded_models(text: str) -> list[dict]:
 def checkpoint_of(spec: dict) -> str | None:
     """The shipped checkpoint whose weights the embedded model carries (exactly), if any."""
     weights = decode_model(spec)
+    first_name, _ = spec["tensors"][0]
     for path in sorted(CHECKPOINTS.glob("*.pt")):
-        state = torch.load(path, weights_only=True, map_location="cpu")["state_dict"]
-        if set(state) == set(weights) and all(
-            np.array_equal(state[name].float().numpy(), weights[name]) for name in state
-        ):
+        saved = torch.load(path, weights_only=True, map_location="cpu")["state_dict"]
+        first = saved.get(first_name)
+        if first is None or first.shape != weights[first_name].shape:
+            continue  # a quick look before rebuilding the model
+        if not np.array_equal(first.float().numpy(), weights[first_name]):
+            continue
+        state = load_checkpoint(path)[0].state_dict()
+        if set(state) == set(weights) and all(np.array_equal(state[k].float().numpy(), weights[k]) for k in state):
             return path.name
     return None
 
