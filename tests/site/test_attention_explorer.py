@@ -328,6 +328,10 @@ def small_models() -> list[tuple[str, torch.nn.Module]]:
             )  # fmt: skip
             torch.manual_seed(10 * index + norm_first)
             models.append((f"{positional}, {'Pre' if norm_first else 'Post'}-LN", Transformer(config)))
+    config = TransformerConfig(
+        vocab_size=10, d_model=16, num_heads=2, d_ff=24, max_len=9, pad_id=4, bos_id=5, eos_id=6
+    )  # padding is the letter a: inputs with it are masked, all-a inputs fully
+    models.append(("other special ids", Transformer(config)))
     config = TransformerConfig(vocab_size=10, d_model=16, num_heads=2, d_ff=24, max_len=9, positional="rotary")
     models.append(("decoder-only, rotary, Post-LN", DecoderOnlyTransformer(config)))
     config = TransformerConfig(vocab_size=10, d_model=16, num_heads=4, d_ff=24, max_len=9, norm_first=True)
@@ -345,7 +349,8 @@ def small_models() -> list[tuple[str, torch.nn.Module]]:
 
 
 def test_every_positional_scheme_and_norm_placement_runs_as_in_pytorch(open_offline_html):
-    """Ten small random models in one page, 12 random inputs each, up to the positional table's length."""
+    """Eleven small random models in one page, 12 random inputs each (up to the positional table's length), and
+    inputs that are all padding for the model whose padding id is a letter."""
     vocabulary = task_vocabulary("reverse", num_symbols=6)
     models = small_models()
     html = "".join(explorer_html(model, "abc", vocabulary, max_length=8) for _, model in models)
@@ -353,7 +358,7 @@ def test_every_positional_scheme_and_norm_placement_runs_as_in_pytorch(open_offl
     roots = page.locator(".attention-explorer")
     outputs = set()
     for index, (_, model) in enumerate(models):
-        inputs = random_inputs(vocabulary, model.config.max_len, 12, seed=index, joiner="")
+        inputs = random_inputs(vocabulary, model.config.max_len, 12, seed=index, joiner="") + ["a", "aaa"]
         root = roots.nth(index)
         assert_page_runs_like_pytorch(root, model, vocabulary, list, 8, inputs)
         if isinstance(model, Transformer):
