@@ -329,9 +329,9 @@ def small_models() -> list[tuple[str, torch.nn.Module]]:
             torch.manual_seed(10 * index + norm_first)
             models.append((f"{positional}, {'Pre' if norm_first else 'Post'}-LN", Transformer(config)))
     config = TransformerConfig(
-        vocab_size=10, d_model=16, num_heads=2, d_ff=24, max_len=9, pad_id=4, bos_id=5, eos_id=6
-    )  # padding is the letter a: inputs with it are masked, all-a inputs fully
-    models.append(("other special ids", Transformer(config)))
+        vocab_size=10, d_model=16, num_heads=2, d_ff=24, max_len=9, pad_id=4, bos_id=5, eos_id=6, tie_embeddings=True
+    )  # padding is the letter a: inputs with it are masked, all-a inputs fully; the output layer is tied
+    models.append(("other special ids, tied output layer", Transformer(config)))
     config = TransformerConfig(vocab_size=10, d_model=16, num_heads=2, d_ff=24, max_len=9, positional="rotary")
     models.append(("decoder-only, rotary, Post-LN", DecoderOnlyTransformer(config)))
     config = TransformerConfig(vocab_size=10, d_model=16, num_heads=4, d_ff=24, max_len=9, norm_first=True)
