@@ -11,6 +11,7 @@ which decode one token at a time with a key/value cache (see lib/decoding.py).
 
 from dataclasses import dataclass, field
 
+import torch
 from torch import Tensor, nn
 
 from lib.attention import KeyValueCache
@@ -79,6 +80,7 @@ class TransformerDecodingState:
     memory_padding: Tensor | None  # (batch, src), True at padded source positions
     caches: list[DecoderLayerCache]  # one per decoder layer
     length: int = 0  # target tokens decoded so far
+    target_padding: Tensor | None = None  # (batch, length), True where a decoded token was <pad>
 
     @property
     def batch_size(self) -> int:
@@ -86,8 +88,12 @@ class TransformerDecodingState:
 
     def select(self, rows: Tensor) -> "TransformerDecodingState":
         """The state of batch rows `rows`, e.g. to reorder or repeat beam-search hypotheses."""
-        padding = None if self.memory_padding is None else self.memory_padding.index_select(0, rows)
-        return TransformerDecodingState(padding, [cache.select(rows) for cache in self.caches], self.length)
+        return TransformerDecodingState(
+            select_rows(self.memory_padding, rows),
+            [cache.select(rows) for cache in self.caches],
+            self.length,
+            select_rows(self.target_padding, rows),
+        )
 
 
 @dataclass
@@ -97,9 +103,28 @@ class DecoderOnlyDecodingState:
     caches: list[KeyValueCache]
     batch_size: int
     length: int = 0
+    padding: Tensor | None = None  # (batch, length), True where a token read so far was <pad>
 
     def select(self, rows: Tensor) -> "DecoderOnlyDecodingState":
-        return DecoderOnlyDecodingState([cache.select(rows) for cache in self.caches], rows.numel(), self.length)
+        caches = [cache.select(rows) for cache in self.caches]
+        return DecoderOnlyDecodingState(caches, rows.numel(), self.length, select_rows(self.padding, rows))
+
+
+def select_rows(tensor: Tensor | None, rows: Tensor) -> Tensor | None:
+    return None if tensor is None else tensor.index_select(0, rows)
+
+
+def grow_padding(padding: Tensor | None, new_tokens: Tensor, pad_id: int) -> Tensor:
+    """The padding mask of every token read so far, (batch, length + new), from the old one and new_tokens (batch, new).
+
+    A cached step must mask a <pad> it reads exactly as the full decoder masks one in its prefix.
+    """
+    new = new_tokens == pad_id
+    return new if padding is None else torch.cat([padding, new], dim=1)
+
+
+def any_or_none(mask: Tensor) -> Tensor | None:
+    return mask if mask.any() else None
 
 
 class Transformer(nn.Module):
@@ -168,7 +193,14 @@ class Transformer(nn.Module):
         """
         check_next_tokens(tokens, state.batch_size)
         y = self.target_input(tokens[:, None], "target", offset=state.length)  # (batch, 1, d_model)
-        y, _, _ = self.decoder(y, None, memory_padding_mask=state.memory_padding, caches=state.caches)
+        state.target_padding = grow_padding(state.target_padding, tokens[:, None], self.config.pad_id)
+        y, _, _ = self.decoder(
+            y,
+            None,
+            target_padding_mask=any_or_none(state.target_padding),
+            memory_padding_mask=state.memory_padding,
+            caches=state.caches,
+        )
         state.length += 1
         return self.generator(y[:, -1])
 
@@ -212,7 +244,8 @@ class DecoderOnlyTransformer(nn.Module):
         if prefix.dim() == 2 and prefix.size(1) == 0:
             return state
         x = self.input(prefix, "prefix")  # checks the ids
-        self.layers(x, caches=state.caches)
+        state.padding = grow_padding(None, prefix, self.config.pad_id)
+        self.layers(x, padding_mask=any_or_none(state.padding), caches=state.caches)
         state.length = prefix.size(1)
         return state
 
@@ -220,7 +253,8 @@ class DecoderOnlyTransformer(nn.Module):
         """tokens (batch,): each row's latest token -> logits (batch, vocab) for the one after it."""
         check_next_tokens(tokens, state.batch_size)
         x = self.input(tokens[:, None], "tokens", offset=state.length)  # (batch, 1, d_model)
-        x, _ = self.layers(x, caches=state.caches)
+        state.padding = grow_padding(state.padding, tokens[:, None], self.config.pad_id)
+        x, _ = self.layers(x, padding_mask=any_or_none(state.padding), caches=state.caches)
         state.length += 1
         return self.generator(x[:, -1])
 

@@ -7,7 +7,7 @@ import torch
 from lib import DecoderOnlyTransformer, Transformer, TransformerConfig
 from lib.decoding import beam_search, generate, greedy_decode, sequence_accuracy, strip_after_eos
 from lib.tasks import collate, make_pairs, random_batches
-from lib.tokenizers import BOS_ID, EOS_ID, PAD_ID
+from lib.tokenizers import EOS_ID, PAD_ID
 from lib.training import seq2seq_loss, train
 
 
@@ -63,14 +63,26 @@ def test_cached_greedy_decoding_gives_exactly_the_uncached_tokens(positional, no
     config = TransformerConfig(vocab_size=12, d_model=32, num_heads=4, d_ff=64, max_len=40, positional=positional,
                                norm_first=norm_first)  # fmt: skip
     model = Transformer(config).eval()
-    with torch.no_grad():  # never stop early (compare all 30 steps), never emit <pad> or <bos> as a word
-        model.generator.bias[[PAD_ID, BOS_ID, EOS_ID]] = -1e4
+    with torch.no_grad():  # never stop early: compare all 30 steps (the untrained model may emit <pad>)
+        model.generator.bias[EOS_ID] = -1e4
     source = torch.randint(4, 12, (4, 9))
     source[2, 6:] = PAD_ID  # padding in the source: the memory mask must travel with the cache
     cached = greedy_decode(model, source, max_length=30)
     uncached = greedy_decode(model, source, max_length=30, use_cache=False)
     assert cached.shape == (4, 30)
     assert torch.equal(cached, uncached)
+
+
+def test_a_pad_the_model_emits_is_masked_alike_with_and_without_cache():
+    torch.manual_seed(3)
+    model = Transformer(TransformerConfig(vocab_size=12, d_model=32, num_heads=4, d_ff=64, max_len=40)).eval()
+    with torch.no_grad():  # never stop; emit <pad> now and then (a trained model would not, an untrained one may)
+        model.generator.bias[EOS_ID] = -1e4
+        model.generator.bias[PAD_ID] = 2.5
+    source = torch.randint(4, 12, (4, 9))
+    cached = greedy_decode(model, source, max_length=30)
+    assert 0 < (cached == PAD_ID).float().mean() < 0.5
+    assert torch.equal(cached, greedy_decode(model, source, max_length=30, use_cache=False))
 
 
 def test_cache_gives_the_same_logits_as_the_full_decoder():
