@@ -76,21 +76,27 @@ def train_reverse() -> None:
     print(f"reverse: {accuracy:.1%} exact on 1,000 held-out sequences")
 
 
-def train_positional(kind: str) -> None:
-    """The positional chapter's four models, differing only in how they are told positions."""
-    recipe = reverse_recipe(kind, steps=1000)
+def seed_suffix(seed: int) -> str:
+    """Seed 0 keeps the plain file name; the chapters' extra seeds get "-seed1", "-seed2"."""
+    return "" if seed == 0 else f"-seed{seed}"
+
+
+def train_positional(kind: str, seed: int = 0) -> None:
+    """The positional chapter's four models, differing only in how they are told positions (3 seeds each)."""
+    recipe = reverse_recipe(kind, steps=1000, seed=seed)
     model, history = train_on_reverse(recipe)
     loss_curve = [round(sum(history.losses[i : i + 10]) / 10, 4) for i in range(0, recipe["steps"], 10)]
-    save_checkpoint(model, CHECKPOINTS / f"positional-{kind}.pt", recipe, {"loss_every_10_steps": loss_curve})
-    print(f"positional-{kind}: final loss {loss_curve[-1]:.4f}")
+    name = f"positional-{kind}{seed_suffix(seed)}"
+    save_checkpoint(model, CHECKPOINTS / f"{name}.pt", recipe, {"loss_every_10_steps": loss_curve})
+    print(f"{name}: final loss {loss_curve[-1]:.4f}")
 
 
-def train_word_model(tied: bool) -> None:
-    """The embedding chapter's language models: next-word prediction on Python's reference text."""
+def train_word_model(tied: bool, seed: int = 0) -> None:
+    """The embedding chapter's language models: next-word prediction on Python's reference text (3 seeds each)."""
     recipe = {"task": "next word", "corpus": "Python reference (pydoc_data.topics)", "max_vocab": 1500,
               "tie_embeddings": tied, "steps": 3000, "learning_rate": 3e-3, "batch_size": 32, "window": 33,
               "warmup_steps": 200, "schedule": "linear warm-up, linear decay", "optimizer": "Adam",
-              "clip_grad_norm": 1.0, "dropout": 0.1, "seed": 0}  # fmt: skip
+              "clip_grad_norm": 1.0, "dropout": 0.1, "seed": seed}  # fmt: skip
     generator = make_reproducible(recipe["seed"])
     tokenizer, training_ids, _ = word_level_corpus(max_vocab=recipe["max_vocab"])
     config = TransformerConfig(
@@ -106,7 +112,7 @@ def train_word_model(tied: bool) -> None:
         model, batches, language_model_loss, optimizer, steps, scheduler, recipe["clip_grad_norm"], description="words"
     )
     loss_curve = [round(sum(history.losses[i : i + 10]) / 10, 4) for i in range(0, steps, 10)]
-    name = "words-tied" if tied else "words-untied"
+    name = ("words-tied" if tied else "words-untied") + seed_suffix(seed)
     save_checkpoint(model, CHECKPOINTS / f"{name}.pt", recipe, {"loss_every_10_steps": loss_curve})
     print(f"{name}: final training loss {loss_curve[-1]:.3f}")
 
@@ -260,11 +266,18 @@ RECIPES.update(
         for seed in range(3)
     }
 )
-RECIPES.update({"words-untied": lambda: train_word_model(False), "words-tied": lambda: train_word_model(True)})
+RECIPES.update(
+    {
+        f"words-{'tied' if tied else 'untied'}{seed_suffix(seed)}": lambda t=tied, s=seed: train_word_model(t, s)
+        for seed in range(3)
+        for tied in (False, True)
+    }
+)
 RECIPES.update({"pretrained-characters": train_pretrained_characters, "addition": train_addition})
 RECIPES.update(
     {
-        f"positional-{kind}": lambda kind=kind: train_positional(kind)
+        f"positional-{kind}{seed_suffix(seed)}": lambda kind=kind, seed=seed: train_positional(kind, seed)
+        for seed in range(3)
         for kind in ("none", "sinusoidal", "learned", "rotary")
     }
 )
