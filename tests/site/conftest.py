@@ -47,6 +47,23 @@ def browser():
         browser.close()
 
 
+@pytest.fixture(scope="module")
+def offline_browser():
+    """Chromium that cannot reach anything but this machine, without intercepting a request.
+
+    Every request goes to a proxy address where nothing listens, except loopback ones, which
+    Chromium never sends through a proxy: requests that leave the machine fail inside the browser
+    (the test still sees them as `request` events), and the rest run at normal speed.
+    """
+    executable = shutil.which("chromium") or shutil.which("google-chrome") or "/usr/bin/chromium"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable, args=[*CHROMIUM_FLAGS, "--proxy-server=http://127.0.0.1:9"]
+        )
+        yield browser
+        browser.close()
+
+
 class PageWatcher:
     """Records what went wrong while a page loaded; cuts off every request that leaves the site."""
 

@@ -1,8 +1,18 @@
 """Paths and helpers shared by the browser tests."""
 
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+VENV = Path(sys.prefix)  # the virtual environment the tests run in (.venv)
 SITE = ROOT / "_build" / "html"
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 
@@ -12,3 +22,75 @@ def screenshot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     options = {"full_page": True} if hasattr(page, "goto") else {}
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), **options)
+
+
+@contextlib.contextmanager
+def jupyter_server(frontend: str, root_dir: Path, start_timeout: float = 60.0):
+    """Run `jupyter lab` or `jupyter notebook` (Notebook 7) on 127.0.0.1 with a token, as `make lab` does.
+
+    Yields (base URL, token). The server runs in its own process group, with its own config,
+    data, runtime, settings and workspace folders under `root_dir`'s parent, and is stopped
+    (then killed, if it does not stop within 10 s) when the block ends, whatever happened in it.
+    """
+    home = root_dir.parent
+    token = secrets.token_hex(16)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {
+        key: value for key, value in os.environ.items() if key != "TRANSFORMER_BOOK_PROGRESS"
+    }  # progress bars on, as in `make lab`
+    environment.update(
+        JUPYTER_PATH=str(VENV / "share" / "jupyter"),  # as in `make lab`: the venv's kernel spec first
+        JUPYTER_CONFIG_DIR=str(home / "config"),
+        JUPYTER_DATA_DIR=str(home / "data"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
+        IPYTHONDIR=str(home / "ipython"),
+    )
+    app = "LabApp" if frontend == "lab" else "JupyterNotebookApp"
+    command = [
+        str(VENV / "bin" / "jupyter"),
+        frontend,
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root_dir}",
+        f"--{app}.expose_app_in_browser=True",  # lets the test call the frontend's own commands
+    ]
+    if os.geteuid() == 0:
+        command.append("--allow-root")  # CI containers run as root
+    if frontend == "lab":
+        command += ["--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    log = open(home / f"{frontend}.log", "w")  # noqa: SIM115 (closed below)
+    server = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + start_timeout
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"jupyter {frontend} exited: {(home / f'{frontend}.log').read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"jupyter {frontend} did not answer within {start_timeout:.0f} s")
+            time.sleep(0.25)
+        yield url, token
+    finally:
+        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+            if server.poll() is not None:
+                break
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, sig)  # the server and the kernels it started
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.wait(wait)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)  # a kernel left behind by a server that exited
+        log.close()
