@@ -103,14 +103,17 @@ def nbval_sanitizers() -> list[tuple[re.Pattern, str]]:
 
 
 def text_outputs(notebook) -> list[str]:
-    """Every text output, sanitized as nbval sanitizes it (a timing marked "(timed)" may differ)."""
+    """Each code cell's text output, sanitized as nbval sanitizes it (a timing marked "(timed)" may differ).
+
+    A cell's outputs are joined: the kernel may deliver one printed line in several stream messages.
+    """
     texts = []
     for cell in notebook.cells:
-        for output in cell.get("outputs", []):
-            text = output.get("text", "") + str(output.get("data", {}).get("text/plain", ""))
-            for pattern, replacement in nbval_sanitizers():
-                text = pattern.sub(replacement, text)
-            texts.append(text)
+        outputs = cell.get("outputs", [])
+        text = "".join(output.get("text", "") + str(output.get("data", {}).get("text/plain", "")) for output in outputs)
+        for pattern, replacement in nbval_sanitizers():
+            text = pattern.sub(replacement, text)
+        texts.append(text)
     return texts
 
 
