@@ -12,7 +12,7 @@ export TRANSFORMER_BOOK_PROGRESS := 0
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg chapters
 
-.PHONY: venv html test execute nbval-variants benchmark lint clean lab notebook
+.PHONY: venv html test execute nbval-variants benchmark lint clean lab notebook install-check
 
 $(INSTALLED): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ test: html
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests $(NBVAL)
+
+# `pip install` of the repository alone (Colab's way), into a new venv without the requirements
+# file, is enough for every chapter: a minute or more, and it needs the package index (CI runs it).
+install-check: $(INSTALLED)
+	TRANSFORMER_BOOK_FRESH_INSTALL=1 $(BIN)/python -m pytest tests/test_install.py -k pip_install
 
 # Re-execute every notebook (or NOTEBOOK=chapters/x.ipynb) in place in a fresh kernel.
 execute: $(INSTALLED)
