@@ -154,3 +154,17 @@ def test_checkpoint_round_trip(tmp_path):
     assert isinstance(loaded, RecurrentSeq2Seq) and loaded.config == model.config and info["task"] == "reverse"
     source, target = torch.randint(4, 14, (2, 5)), torch.randint(4, 14, (2, 3))
     torch.testing.assert_close(loaded(source, target), model(source, target))
+
+
+def test_run_over_time_and_decode_next_name_bad_shapes():
+    cell = GRUCell(3, 4)
+    with pytest.raises(ValueError, match=r"inputs must have shape \(batch, seq, features\)"):
+        run_over_time(cell, torch.randn(2, 3))
+    with pytest.raises(ValueError, match="empty sequence"):
+        run_over_time(cell, torch.randn(2, 0, 3))
+    model = tiny_model()
+    state = model.start_decoding(torch.tensor([[4, 5, 6]]))
+    with pytest.raises(ValueError, match=r"tokens must have shape \(batch,\)"):
+        model.decode_next(state, torch.tensor([[1]]))
+    with pytest.raises(ValueError, match="source has batch size 1 but target has 2"):
+        model.decode_next(state, torch.tensor([1, 1]))
