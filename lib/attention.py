@@ -8,7 +8,7 @@ d_model / num_heads dimensions each and mixes the results with one more linear m
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -66,6 +66,10 @@ class KeyValueCache:
     keys: Tensor | None = None
     values: Tensor | None = None
     frozen: bool = False
+    # Room for later steps: `keys` and `values` are views of the first `length` positions of these
+    # buffers, which double when full, so a step writes one position instead of copying them all.
+    _key_buffer: Tensor | None = field(default=None, repr=False)
+    _value_buffer: Tensor | None = field(default=None, repr=False)
 
     @property
     def length(self) -> int:
@@ -73,17 +77,27 @@ class KeyValueCache:
         return 0 if self.keys is None else self.keys.size(2)
 
     def append(self, keys: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
-        """Add the newest positions' keys and values; return everything cached so far."""
+        """Add the newest positions' keys and values (batch, heads, new, head_dim); return all cached so far."""
         if self.frozen:
             raise RuntimeError("this cache holds the encoder memory's keys and values and cannot grow")
-        if self.keys is None:
-            self.keys, self.values = keys, values
-        else:
-            if keys.size(0) != self.keys.size(0):
-                raise ValueError(f"the cache holds a batch of {self.keys.size(0)} but the new step has {keys.size(0)}")
-            self.keys = torch.cat([self.keys, keys], dim=2)  # (batch, heads, seen + new, head_dim)
-            self.values = torch.cat([self.values, values], dim=2)
+        if self.keys is not None and keys.size(0) != self.keys.size(0):
+            raise ValueError(f"the cache holds a batch of {self.keys.size(0)} but the new step has {keys.size(0)}")
+        start, end = self.length, self.length + keys.size(2)
+        if self._key_buffer is None or end > self._key_buffer.size(2):
+            self._grow(keys, values, capacity=max(end, 2 * start, 16))
+        self._key_buffer[:, :, start:end] = keys
+        self._value_buffer[:, :, start:end] = values
+        self.keys, self.values = self._key_buffer[:, :, :end], self._value_buffer[:, :, :end]
         return self.keys, self.values
+
+    def _grow(self, keys: Tensor, values: Tensor, capacity: int) -> None:
+        batch, heads, _, head_dim = keys.shape
+        key_buffer = keys.new_empty(batch, heads, capacity, head_dim)
+        value_buffer = values.new_empty(batch, heads, capacity, values.size(-1))
+        if self.keys is not None:
+            key_buffer[:, :, : self.length] = self.keys
+            value_buffer[:, :, : self.length] = self.values
+        self._key_buffer, self._value_buffer = key_buffer, value_buffer
 
     def select(self, rows: Tensor) -> "KeyValueCache":
         """A cache for the given batch rows (beam search reorders and repeats hypotheses)."""
