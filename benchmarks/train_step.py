@@ -4,6 +4,8 @@ Run with `python benchmarks/train_step.py` (add `--rounds 20` for tighter median
 Both models get the same embeddings, output layer and optimizer; rounds alternate between
 them in one process so that machine noise hits both alike. The printed `ratio` is the
 median lib step time over the median reference step time: below 1 means lib is faster.
+The comparison runs with dropout 0 and 0.1, and lib's `Dropout` is timed against
+`nn.Dropout` on its own, so that what lib's dropout is worth can be read off directly.
 """
 
 import argparse
@@ -19,6 +21,11 @@ from lib.masks import causal_mask
 from lib.positional import SinusoidalPositionalEncoding
 from lib.tasks import make_pairs, random_batches
 from lib.training import seq2seq_loss, train
+
+try:
+    from lib.dropout import Dropout  # lib's own dropout, timed against nn.Dropout while lib has one
+except ImportError:
+    Dropout = None
 
 SIZES = dict(d_model=256, num_heads=8, num_encoder_layers=3, num_decoder_layers=3, d_ff=1024)
 BATCH, LENGTH, VOCAB = 32, 64, 1000
@@ -70,9 +77,11 @@ def time_steps(model, optimizer, source, target, steps: int) -> list[float]:
     return times
 
 
-def compare_training_step(rounds: int, steps_per_round: int) -> None:
-    config = TransformerConfig(vocab_size=VOCAB, max_len=LENGTH + 1, dropout=0.1, **SIZES)
+def compare_training_step(rounds: int, steps_per_round: int, dropout: float) -> float:
+    config = TransformerConfig(vocab_size=VOCAB, max_len=LENGTH + 1, dropout=dropout, **SIZES)
     models = {"lib": Transformer(config), "torch.nn.Transformer": ReferenceModel(config)}
+    if Dropout is not None:
+        models["lib with nn.Dropout"] = with_torch_dropout(Transformer(config))
     optimizers = {name: torch.optim.Adam(m.parameters(), lr=1e-4) for name, m in models.items()}
     source = torch.randint(4, VOCAB, (BATCH, LENGTH))
     target = torch.randint(4, VOCAB, (BATCH, LENGTH + 1))
@@ -83,10 +92,46 @@ def compare_training_step(rounds: int, steps_per_round: int) -> None:
         for name, model in models.items():
             times[name] += time_steps(model, optimizers[name], source, target, steps_per_round)
     medians = {name: statistics.median(t) for name, t in times.items()}
-    print(f"training step, batch {BATCH} x length {LENGTH}, {SIZES}, {torch.get_num_threads()} threads")
+    threads = torch.get_num_threads()
+    print(f"training step, dropout {dropout}, batch {BATCH} x length {LENGTH}, {SIZES}, {threads} threads")
     for name, median in medians.items():
         print(f"  {name:22s} median {median * 1000:7.1f} ms over {len(times[name])} steps")
-    print(f"  ratio (lib / torch.nn.Transformer) = {medians['lib'] / medians['torch.nn.Transformer']:.3f}")
+    ratio = medians["lib"] / medians["torch.nn.Transformer"]
+    print(f"  ratio (lib / torch.nn.Transformer) = {ratio:.3f}")
+    if "lib with nn.Dropout" in medians:
+        print(f"  ratio (lib / lib with nn.Dropout) = {medians['lib'] / medians['lib with nn.Dropout']:.3f}")
+    return ratio
+
+
+def with_torch_dropout(model: nn.Module) -> nn.Module:
+    """The same model with every lib Dropout replaced by nn.Dropout of the same probability."""
+    for module in list(model.modules()):
+        for name, child in module.named_children():
+            if isinstance(child, Dropout):
+                setattr(module, name, nn.Dropout(child.p))
+    assert not any(isinstance(m, Dropout) for m in model.modules())
+    return model
+
+
+def compare_dropout(rounds: int, repeats: int = 20) -> None:
+    """lib's Dropout against nn.Dropout alone: forward and backward, on the tensors a step drops."""
+    shapes = {"feed-forward hidden": (BATCH, LENGTH, SIZES["d_ff"]), "sub-layer output": (BATCH, LENGTH, 256)}
+    modules = {"lib Dropout": Dropout(0.1).train(), "nn.Dropout": nn.Dropout(0.1).train()}
+    for label, shape in shapes.items():
+        x = torch.randn(shape, requires_grad=True)
+        grad = torch.randn(shape)
+        times = {name: [] for name in modules}
+        for _ in range(rounds):
+            for name, module in modules.items():
+                start = time.perf_counter()
+                for _ in range(repeats):
+                    module(x).backward(grad)
+                times[name].append((time.perf_counter() - start) / repeats)
+        medians = {name: statistics.median(t) for name, t in times.items()}
+        print(f"dropout 0.1 alone, forward + backward on {label} {tuple(shape)}")
+        for name, median in medians.items():
+            print(f"  {name:22s} median {median * 1000:7.2f} ms")
+        print(f"  ratio (lib / nn.Dropout) = {medians['lib Dropout'] / medians['nn.Dropout']:.3f}")
 
 
 def time_copy_task() -> None:
@@ -111,11 +156,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--steps-per-round", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--skip-copy-task", action="store_true", help="only the step and dropout timings")
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
-    compare_training_step(args.rounds, args.steps_per_round)
-    time_copy_task()
+    ratios = {p: compare_training_step(args.rounds, args.steps_per_round, p) for p in (0.0, 0.1)}
+    print(f"ratio with dropout 0.1 minus ratio with dropout 0: {ratios[0.1] - ratios[0.0]:+.3f}")
+    if Dropout is not None:
+        compare_dropout(args.rounds)
+    if not args.skip_copy_task:
+        time_copy_task()
 
 
 if __name__ == "__main__":
