@@ -39,16 +39,22 @@ def site_url():
 
 
 @pytest.fixture(scope="session")
-def browser():
+def playwright():
+    """One Playwright for the whole session: a second sync_playwright() in the same thread fails."""
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def browser(playwright):
     executable = shutil.which("chromium") or shutil.which("google-chrome") or "/usr/bin/chromium"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
+    browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture(scope="module")
-def offline_browser():
+def offline_browser(playwright):
     """Chromium that cannot reach anything but this machine, without intercepting a request.
 
     Every request goes to a proxy address where nothing listens, except loopback ones, which
@@ -56,12 +62,11 @@ def offline_browser():
     (the test still sees them as `request` events), and the rest run at normal speed.
     """
     executable = shutil.which("chromium") or shutil.which("google-chrome") or "/usr/bin/chromium"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, args=[*CHROMIUM_FLAGS, "--proxy-server=http://127.0.0.1:9"]
-        )
-        yield browser
-        browser.close()
+    browser = playwright.chromium.launch(
+        executable_path=executable, args=[*CHROMIUM_FLAGS, "--proxy-server=http://127.0.0.1:9"]
+    )
+    yield browser
+    browser.close()
 
 
 class PageWatcher:
