@@ -52,3 +52,18 @@ def test_shipped_checkpoints_record_their_recipe():
         _, info = load_checkpoint(path)
         for key in ("steps", "learning_rate", "batch_size", "seed"):
             assert key in info.recipe, f"{path.name} does not record {key}"
+
+
+def test_every_shipped_checkpoint_has_a_job_that_makes_it_and_every_job_a_file():
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    spec = importlib.util.spec_from_file_location("train_checkpoints", root / "tools" / "train_checkpoints.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    shipped = {path.stem for path in (root / "chapters" / "checkpoints").glob("*.pt")}
+    assert shipped == set(tool.RECIPES), (
+        f"files without a job: {sorted(shipped - set(tool.RECIPES))}; jobs without a file: "
+        f"{sorted(set(tool.RECIPES) - shipped)}"
+    )
