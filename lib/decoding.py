@@ -12,27 +12,56 @@ through the decoder. `greedy_decode(..., use_cache=False)` keeps the plain way, 
 the whole prefix at every step, to show that both give the same tokens.
 """
 
-from typing import Protocol
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
+from lib.model import DecoderOnlyTransformer, Transformer
 from lib.tasks import collate
 from lib.tokenizers import EOS_ID
 
 
-class DecodingState(Protocol):
-    def select(self, rows: Tensor) -> "DecodingState": ...
+@dataclass
+class RereadingState:
+    """What decoding without a cache keeps: every token so far, and an encoder-decoder's memory."""
+
+    tokens: Tensor  # (batch, read so far)
+    memory: Tensor | None = None  # (batch, src, d_model); None for a decoder-only model
+    memory_padding: Tensor | None = None
+
+    def select(self, rows: Tensor) -> "RereadingState":
+        def pick(tensor: Tensor | None) -> Tensor | None:
+            return None if tensor is None else tensor.index_select(0, rows)
+
+        return RereadingState(pick(self.tokens), pick(self.memory), pick(self.memory_padding))
 
 
-class IncrementalDecoder(Protocol):
-    """What the decoding functions need from a model: its config's special ids and two methods."""
+class Rereading:
+    """A transformer decoded the plain way: each step runs the decoder over the whole prefix again.
 
-    config: object  # has pad_id, bos_id, eos_id
+    It speaks the same protocol as the cached models, so every decoding function works with it
+    unchanged; `use_cache=False` uses it to show that the cache changes the speed, not the tokens.
+    """
 
-    def start_decoding(self, source: Tensor) -> DecodingState: ...
+    def __init__(self, model: nn.Module):
+        if not isinstance(model, (Transformer, DecoderOnlyTransformer)):
+            raise TypeError(f"only transformers can re-read their prefix; decode {type(model).__name__} with its cache")
+        self.model, self.config = model, model.config
 
-    def decode_next(self, state: DecodingState, tokens: Tensor) -> Tensor: ...
+    def start_decoding(self, source: Tensor) -> RereadingState:
+        """Encoder-decoder: encode `source`. Decoder-only: `source` is the prefix read so far."""
+        if isinstance(self.model, DecoderOnlyTransformer):
+            return RereadingState(source)
+        memory, memory_padding, _ = self.model.encode(source)
+        return RereadingState(source.new_empty(source.size(0), 0), memory, memory_padding)
+
+    def decode_next(self, state: RereadingState, tokens: Tensor) -> Tensor:
+        state.tokens = torch.cat([state.tokens, tokens[:, None]], dim=1)  # (batch, read so far + 1)
+        if state.memory is None:
+            return self.model(state.tokens)[:, -1]
+        logits, _, _ = self.model.decode(state.tokens, state.memory, state.memory_padding)
+        return logits[:, -1]
 
 
 def check_decoder(model: nn.Module) -> None:
@@ -53,15 +82,14 @@ def greedy_decode(model: nn.Module, source: Tensor, max_length: int, use_cache: 
     check_decoder(model)
     model.eval()
     config = model.config
-    if not use_cache:
-        return _greedy_decode_without_cache(model, source, max_length)
-    state = model.start_decoding(source)
+    decoder = model if use_cache else Rereading(model)
+    state = decoder.start_decoding(source)
     batch = source.size(0)
     last = torch.full((batch,), config.bos_id, dtype=torch.long, device=source.device)
     finished = torch.zeros(batch, dtype=torch.bool, device=source.device)
     outputs = []
     for _ in range(max_length):
-        next_token = model.decode_next(state, last).argmax(dim=-1)  # (batch,)
+        next_token = decoder.decode_next(state, last).argmax(dim=-1)  # (batch,)
         next_token = next_token.masked_fill(finished, config.pad_id)
         outputs.append(next_token)
         finished |= next_token == config.eos_id
@@ -69,25 +97,6 @@ def greedy_decode(model: nn.Module, source: Tensor, max_length: int, use_cache: 
             break
         last = next_token
     return torch.stack(outputs, dim=1)
-
-
-def _greedy_decode_without_cache(model: nn.Module, source: Tensor, max_length: int) -> Tensor:
-    """The same decisions, but the decoder re-reads the whole prefix at every step (transformers only)."""
-    if not callable(getattr(model, "encode", None)):
-        raise TypeError(f"{type(model).__name__} has no encode()/decode(); decode it with use_cache=True")
-    config = model.config
-    memory, memory_padding, _ = model.encode(source)
-    batch = source.size(0)
-    generated = torch.full((batch, 1), config.bos_id, dtype=torch.long, device=source.device)
-    finished = torch.zeros(batch, dtype=torch.bool, device=source.device)
-    for _ in range(max_length):
-        logits, _, _ = model.decode(generated, memory, memory_padding)
-        next_token = logits[:, -1].argmax(dim=-1).masked_fill(finished, config.pad_id)  # (batch,)
-        generated = torch.cat([generated, next_token[:, None]], dim=1)
-        finished |= next_token == config.eos_id
-        if finished.all():
-            break
-    return generated[:, 1:]
 
 
 @torch.no_grad()
@@ -195,11 +204,11 @@ def generate(
         raise ValueError(f"top_k must be at least 1, got {top_k}")
     check_decoder(model)
     model.eval()
+    decoder = model if use_cache else Rereading(model)
     tokens = prompt
-    if use_cache:
-        state = model.start_decoding(prompt[:, :-1])
+    state = decoder.start_decoding(prompt[:, :-1])
     for _ in range(max_new_tokens):
-        logits = model.decode_next(state, tokens[:, -1]) if use_cache else model(tokens)[:, -1]
+        logits = decoder.decode_next(state, tokens[:, -1])
         next_token = pick_next_token(logits, temperature, top_k, generator)  # (batch,)
         tokens = torch.cat([tokens, next_token[:, None]], dim=1)
     return tokens

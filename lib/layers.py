@@ -166,32 +166,16 @@ class DecoderLayer(nn.Module):
         return self.dropout3(self.feed_forward(y))
 
 
-class Encoder(nn.Module):
-    """A stack of bidirectional encoder layers, with a final LayerNorm when the config asks for one."""
+class SelfAttentionStack(nn.Module):
+    """Encoder-shaped layers in turn, then a final LayerNorm when the config asks for one.
 
-    def __init__(self, config: TransformerConfig, num_layers: int, rotary: nn.Module | None = None):
+    Bidirectional (`causal=False`) it is the encoder; causal it is the stack of a decoder-only
+    model, and then `caches` (one per layer) can hold earlier steps while generating.
+    """
+
+    def __init__(self, config: TransformerConfig, num_layers: int, causal: bool, rotary: nn.Module | None = None):
         super().__init__()
-        self.layers = nn.ModuleList(EncoderLayer(config, causal=False, rotary=rotary) for _ in range(num_layers))
-        self.norm = nn.LayerNorm(config.d_model) if config.use_final_norm else nn.Identity()
-
-    def forward(
-        self, x: Tensor, padding_mask: Tensor | None = None, need_weights: bool = False
-    ) -> tuple[Tensor, list[Tensor]]:
-        """x (batch, src, d_model) -> memory (batch, src, d_model), and each layer's weights if asked."""
-        all_weights = []
-        for layer in self.layers:
-            x, weights = layer(x, padding_mask=padding_mask, need_weights=need_weights)
-            if need_weights:
-                all_weights.append(weights)
-        return self.norm(x), all_weights
-
-
-class CausalStack(nn.Module):
-    """The stack of a decoder-only model: encoder-shaped layers in which no position sees its future."""
-
-    def __init__(self, config: TransformerConfig, num_layers: int, rotary: nn.Module | None = None):
-        super().__init__()
-        self.layers = nn.ModuleList(EncoderLayer(config, causal=True, rotary=rotary) for _ in range(num_layers))
+        self.layers = nn.ModuleList(EncoderLayer(config, causal=causal, rotary=rotary) for _ in range(num_layers))
         self.norm = nn.LayerNorm(config.d_model) if config.use_final_norm else nn.Identity()
 
     def forward(
@@ -201,7 +185,7 @@ class CausalStack(nn.Module):
         need_weights: bool = False,
         caches: list[KeyValueCache] | None = None,
     ) -> tuple[Tensor, list[Tensor]]:
-        """x (batch, seq, d_model) -> same shape. `caches` (one per layer) hold earlier steps when generating."""
+        """x (batch, seq, d_model) -> same shape, and each layer's self-attention weights if asked."""
         all_weights = []
         for index, layer in enumerate(self.layers):
             cache = None if caches is None else caches[index]
@@ -209,6 +193,20 @@ class CausalStack(nn.Module):
             if need_weights:
                 all_weights.append(weights)
         return self.norm(x), all_weights
+
+
+class Encoder(SelfAttentionStack):
+    """The encoder: bidirectional layers whose output is the memory (batch, src, d_model)."""
+
+    def __init__(self, config: TransformerConfig, num_layers: int, rotary: nn.Module | None = None):
+        super().__init__(config, num_layers, causal=False, rotary=rotary)
+
+
+class CausalStack(SelfAttentionStack):
+    """The stack of a decoder-only model: encoder-shaped layers in which no position sees its future."""
+
+    def __init__(self, config: TransformerConfig, num_layers: int, rotary: nn.Module | None = None):
+        super().__init__(config, num_layers, causal=True, rotary=rotary)
 
 
 class Decoder(nn.Module):

@@ -153,6 +153,13 @@ def test_bad_decoding_arguments_are_named(call, message):
         call(model)
 
 
+def test_only_transformers_can_decode_without_a_cache():
+    from lib.recurrent import RecurrentConfig, RecurrentSeq2Seq
+
+    with pytest.raises(TypeError, match="only transformers can re-read their prefix"):
+        greedy_decode(RecurrentSeq2Seq(RecurrentConfig(vocab_size=10)), torch.tensor([[5, 6]]), 3, use_cache=False)
+
+
 def test_generate_refuses_models_that_cannot_generate():
     from lib import EncoderOnlyTransformer
 
