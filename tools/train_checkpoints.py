@@ -36,6 +36,28 @@ from lib.training import (  # noqa: E402
 CHECKPOINTS = ROOT / "chapters" / "checkpoints"
 
 
+def mean_losses(history: TrainingHistory, every: int) -> list[float]:
+    """The training loss averaged over each run of `every` steps, rounded: the curve a chapter plots."""
+    losses = history.losses
+    return [round(sum(losses[i : i + every]) / every, 4) for i in range(0, len(losses), every)]
+
+
+def train_seq2seq(model: torch.nn.Module, recipe: dict, generator: torch.Generator, description: str = "training"):
+    """How every sequence-to-sequence checkpoint is trained: Adam, linear warm-up then linear decay,
+    gradient clipping, and fresh batches of `recipe["task"]`, all as the recipe says."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe["learning_rate"])
+    schedule = linear_warmup_schedule(max(1, recipe["warmup_steps"]), recipe["steps"])  # warm-up 0: full rate at once
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    batches = random_batches(
+        recipe["task"], recipe["batch_size"], recipe["min_length"], recipe["max_length"],
+        recipe.get("num_symbols", 10), generator,
+    )  # fmt: skip
+    return train(
+        model, batches, seq2seq_loss, optimizer, recipe["steps"], scheduler, recipe["clip_grad_norm"],
+        description=description,
+    )  # fmt: skip
+
+
 def reverse_recipe(positional: str, steps: int, seed: int = 0) -> dict:
     """How the reverse-task transformers are trained; saved in each checkpoint beside its weights."""
     return {"task": "reverse", "positional": positional, "steps": steps, "learning_rate": 2e-3, "batch_size": 64,
@@ -52,17 +74,7 @@ def train_on_reverse(recipe: dict) -> tuple[Transformer, TrainingHistory]:
         max_len=32, norm_first=True, positional=recipe["positional"],
     )  # fmt: skip
     model = Transformer(config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe["learning_rate"])
-    schedule = linear_warmup_schedule(recipe["warmup_steps"], recipe["steps"])
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    batches = random_batches(
-        "reverse", recipe["batch_size"], recipe["min_length"], recipe["max_length"], recipe["num_symbols"], generator
-    )
-    history = train(
-        model, batches, seq2seq_loss, optimizer, recipe["steps"], scheduler, recipe["clip_grad_norm"],
-        description=recipe["positional"],
-    )  # fmt: skip
-    return model, history
+    return model, train_seq2seq(model, recipe, generator, description=recipe["positional"])
 
 
 def train_reverse() -> None:
@@ -85,7 +97,7 @@ def train_positional(kind: str, seed: int = 0) -> None:
     """The positional chapter's four models, differing only in how they are told positions (3 seeds each)."""
     recipe = reverse_recipe(kind, steps=1000, seed=seed)
     model, history = train_on_reverse(recipe)
-    loss_curve = [round(sum(history.losses[i : i + 10]) / 10, 4) for i in range(0, recipe["steps"], 10)]
+    loss_curve = mean_losses(history, 10)
     name = f"positional-{kind}{seed_suffix(seed)}"
     save_checkpoint(model, CHECKPOINTS / f"{name}.pt", recipe, {"loss_every_10_steps": loss_curve})
     print(f"{name}: final loss {loss_curve[-1]:.4f}")
@@ -111,7 +123,7 @@ def train_word_model(tied: bool, seed: int = 0) -> None:
     history = train(
         model, batches, language_model_loss, optimizer, steps, scheduler, recipe["clip_grad_norm"], description="words"
     )
-    loss_curve = [round(sum(history.losses[i : i + 10]) / 10, 4) for i in range(0, steps, 10)]
+    loss_curve = mean_losses(history, 10)
     name = ("words-tied" if tied else "words-untied") + seed_suffix(seed)
     save_checkpoint(model, CHECKPOINTS / f"{name}.pt", recipe, {"loss_every_10_steps": loss_curve})
     print(f"{name}: final training loss {loss_curve[-1]:.3f}")
@@ -143,14 +155,8 @@ def train_placement(norm_first: bool, warmup_steps: int, seed: int) -> None:
         max_len=16, norm_first=norm_first,
     )  # fmt: skip
     model = Transformer(config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe["learning_rate"])
-    schedule = linear_warmup_schedule(max(1, warmup_steps), recipe["steps"])  # 1 step: full rate from the start
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    batches = random_batches(
-        "copy", recipe["batch_size"], recipe["min_length"], recipe["max_length"], recipe["num_symbols"], generator
-    )
-    history = train(model, batches, seq2seq_loss, optimizer, recipe["steps"], scheduler, recipe["clip_grad_norm"])
-    loss_curve = [round(sum(history.losses[i : i + 10]) / 10, 4) for i in range(0, recipe["steps"], 10)]
+    history = train_seq2seq(model, recipe, generator)
+    loss_curve = mean_losses(history, 10)
     name = placement_name(norm_first, warmup_steps, seed)
     save_checkpoint(model.half(), CHECKPOINTS / f"{name}.pt", recipe, {"loss_every_10_steps": loss_curve})
     print(f"{name}: final training loss {loss_curve[-1]:.3f}")
@@ -168,13 +174,8 @@ def train_sort() -> None:
         max_len=32, norm_first=True,
     )  # fmt: skip
     model = Transformer(config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe["learning_rate"])
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup_schedule(100, recipe["steps"]))
-    batches = random_batches(
-        "sort", recipe["batch_size"], recipe["min_length"], recipe["max_length"], recipe["num_symbols"], generator
-    )
-    history = train(model, batches, seq2seq_loss, optimizer, recipe["steps"], scheduler, recipe["clip_grad_norm"])
-    loss_curve = [round(sum(history.losses[i : i + 10]) / 10, 4) for i in range(0, recipe["steps"], 10)]
+    history = train_seq2seq(model, recipe, generator)
+    loss_curve = mean_losses(history, 10)
     save_checkpoint(model, CHECKPOINTS / "sort.pt", recipe, {"loss_every_10_steps": loss_curve})
     print(f"sort: final training loss {loss_curve[-1]:.4f}")
 
@@ -204,13 +205,8 @@ def train_recurrent_chapter_model(kind: str, seed: int) -> None:
         model = RecurrentSeq2Seq(config)
     else:
         model = Transformer(TransformerConfig.tiny(vocab_size, d_ff=192, max_len=64))
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe["learning_rate"])
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup_schedule(100, recipe["steps"]))
-    batches = random_batches(
-        "reverse", 64, recipe["min_length"], recipe["max_length"], recipe["num_symbols"], generator
-    )
     start = time.perf_counter()
-    history = train(model, batches, seq2seq_loss, optimizer, recipe["steps"], scheduler, description=kind)
+    history = train_seq2seq(model, recipe, generator, description=kind)
     extra = {"final_loss": sum(history.losses[-50:]) / 50, "training_seconds": round(time.perf_counter() - start)}
     save_checkpoint(model, CHECKPOINTS / f"recurrent-{kind}-seed{seed}.pt", recipe, extra)
     print(f"recurrent-{kind}-seed{seed}: final loss {extra['final_loss']:.4f}")
@@ -237,7 +233,7 @@ def train_pretrained_characters() -> None:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_schedule(100, recipe["steps"], 0.1))
     batches = random_windows(ids, recipe["batch_size"], recipe["window"], generator)
     history = train(model, batches, language_model_loss, optimizer, recipe["steps"], scheduler, description="pretrain")
-    loss_curve = [round(sum(history.losses[i : i + 50]) / 50, 4) for i in range(0, recipe["steps"], 50)]
+    loss_curve = mean_losses(history, 50)
     save_checkpoint(model, CHECKPOINTS / "pretrained-characters.pt", recipe, {"loss_every_50_steps": loss_curve})
     print(f"pretrained-characters: final training loss {loss_curve[-1]:.3f}")
 
@@ -249,10 +245,7 @@ def train_addition() -> None:
               "min_length": 1, "max_length": 4, "seed": 0}  # fmt: skip
     generator = make_reproducible(recipe["seed"])
     model = Transformer(TransformerConfig.tiny(len(task_vocabulary("addition")), max_len=16))
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe["learning_rate"])
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup_schedule(100, recipe["steps"]))
-    batches = random_batches("addition", 64, recipe["min_length"], recipe["max_length"], generator=generator)
-    history = train(model, batches, seq2seq_loss, optimizer, recipe["steps"], scheduler, description="addition")
+    history = train_seq2seq(model, recipe, generator, description="addition")
     extra = {"final_loss": sum(history.losses[-50:]) / 50}
     save_checkpoint(model, CHECKPOINTS / "addition.pt", recipe, extra)
     print(f"addition: final training loss {extra['final_loss']:.4f}")
