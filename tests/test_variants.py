@@ -10,6 +10,7 @@ from lib.decoding import greedy_decode
 from lib.layers import FeedForward, GatedFeedForward
 from lib.model import count_parameters
 from lib.norms import RMSNorm
+from lib.training import language_model_loss
 
 
 def llama_like(**overrides) -> TransformerConfig:
@@ -191,3 +192,13 @@ def test_an_encoder_decoder_with_every_variant_decodes_the_same_with_and_without
     source[1, 5:] = 0
     assert torch.equal(greedy_decode(model, source, 12), greedy_decode(model, source, 12, use_cache=False))
     assert model.decoder.memory_caches(model.encode(source)[0])[0].cross_attention.keys.size(1) == 2
+
+
+def test_a_model_without_a_pad_token_trains_on_every_target():
+    torch.manual_seed(5)
+    model = DecoderOnlyTransformer(llama_like(pad_id=None, bos_id=1, eos_id=1))
+    tokens = torch.randint(0, 40, (2, 8))
+    tokens[0, 3] = 0  # id 0 is an ordinary token here: its prediction counts in the loss
+    logits = model(tokens[:, :-1])
+    expected = torch.nn.functional.cross_entropy(logits.reshape(-1, 40), tokens[:, 1:].reshape(-1))
+    torch.testing.assert_close(language_model_loss(model, tokens), expected)
