@@ -7,6 +7,8 @@
   smallest text is at least `MIN_TEXT_PX` pixels; a narrow screen shows it at that width in a
   box that scrolls sideways (static/reader.css), so the page itself never does.
 - Every click on a solution's bar opens it (static/reader.js).
+- The bibliography is a list of list items: docutils marks each entry `doc-biblioentry`, a role
+  that ARIA 1.3 deprecates and that may not sit in a `role="list"` (axe: aria-required-children).
 - No page loads fontawesome.js (1.5 MB): the theme's stylesheet already draws the same icons
   from its web fonts, which a page fetches only when it shows an icon of that font.
 """
@@ -92,6 +94,7 @@ def add_legible_widths(html: str, figures: dict[str, dict]) -> str:
     return IMAGE_TAG.sub(rewrite, html)
 
 
+BIBLIOGRAPHY_ENTRY = 'role="doc-biblioentry"'
 FONTAWESOME_SCRIPT = re.compile(r'[ \t]*<script defer src="[^"]*_static/scripts/fontawesome\.js[^"]*"></script>\n?')
 
 
@@ -104,7 +107,8 @@ def finish_pages(app, exception):
     outdir = Path(app.outdir)
     for page in outdir.rglob("*.html"):
         text = page.read_text(encoding="utf-8")
-        cleaned = add_legible_widths(FONTAWESOME_SCRIPT.sub("", text), figures)
+        cleaned = FONTAWESOME_SCRIPT.sub("", text).replace(BIBLIOGRAPHY_ENTRY, 'role="listitem"')
+        cleaned = add_legible_widths(cleaned, figures)
         if cleaned != text:
             page.write_text(cleaned, encoding="utf-8")
     for unused in (outdir / "_static" / "scripts").glob("fontawesome.js*"):
