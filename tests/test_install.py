@@ -166,7 +166,7 @@ for line in lines:  # one cell each, as a reader may also paste them into one ce
     result = shell.run_cell(line)
     if not result.success:
         sys.exit(f"the recipe failed on {line!r}")
-check = "import lib, lib.checkpoint; print('lib from', lib.__file__); print('cwd', os.getcwd())"
+check = "import os, lib, lib.checkpoint; print('lib from', lib.__file__); print('cwd', os.getcwd())"
 for source in (check, first_cell):
     if not shell.run_cell(source).success:
         sys.exit(f"after the recipe, in the same process, this failed:\n{source}")
