@@ -5,7 +5,8 @@
 // and Stop answers at once. Every text is shown with textContent, never parsed as HTML.
 
 const SLICE_MS = 12; // longest stretch of work between two yields to the browser
-const ATTENTION_EVERY_MS = 250; // how often the attention view follows the new tokens
+const ATTENTION_EVERY_MS = 1000; // how often the attention view follows the new tokens (a redraw takes a while)
+const PROMPT_PIECE = 16; // prompt tokens read per task
 const WARM_UP_ROUNDS = 6; // short runs after loading, so the engine compiles the forward pass before Run
 
 function numberField(label, value, { min, max, step }) {
@@ -121,8 +122,11 @@ function renderGenerator({ model, el }) {
       shownPrompt.textContent = generation.dropped ? `…${transformer.bpe().decode(generation.prompt)}` : text;
       shownContinuation.textContent = "";
       note.textContent = notes.join(" ");
-      generation.start();
-      let lastAttention = 0;
+      while (generation.startPiece(PROMPT_PIECE)) {
+        await yieldToBrowser();
+        if (!busy()) return;
+      }
+      let lastAttention = performance.now();
       const started = performance.now();
       while (generation.generated.length < wanted && busy()) {
         const sliceEnd = generation.generated.length ? performance.now() + SLICE_MS : 0; // the first token at once
@@ -137,11 +141,12 @@ function renderGenerator({ model, el }) {
           notes.push("The model ended the text (<eos>).");
           break;
         }
-        if (performance.now() - lastAttention > ATTENTION_EVERY_MS) {
-          showAttention(generation);
-          lastAttention = performance.now();
-        }
         await yieldToBrowser();
+        if (busy() && performance.now() - lastAttention > ATTENTION_EVERY_MS) {
+          showAttention(generation); // in a task of its own, not added to a slice of generation
+          lastAttention = performance.now();
+          await yieldToBrowser();
+        }
       }
       if (mine !== runNumber) return;
       report.seconds = (performance.now() - started) / 1000;

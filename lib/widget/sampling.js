@@ -89,6 +89,15 @@ class Generation {
     this.read(this.prompt);
   }
 
+  // The same in pieces of `size` tokens, one per call, through the cache: the page can draw and
+  // answer clicks in between. Returns true while there is more prompt to read.
+  startPiece(size) {
+    if (!this.state) this.state = this.transformer.startCausal();
+    const done = this.state.ids.length;
+    this.read(this.prompt.slice(done, done + size));
+    return this.state.ids.length < this.prompt.length;
+  }
+
   // Picks the next token, reads it (sliding the window if it is full) and returns it.
   next() {
     const id = pickToken(this.logits, this.settings, this.random);
