@@ -102,7 +102,9 @@ function renderGenerator({ model, el }) {
       const text = prompt.value;
       const bos = spec.config.bos_id;
       const encoded = transformer.bpe().encode(text);
-      const ids = spec.add_bos || !encoded.length ? [bos, ...encoded] : encoded;
+      // An empty prompt starts from <bos> if the model was trained with it, else from a new line.
+      const start = spec.add_bos ? [bos] : transformer.bpe().encode("\n");
+      const ids = spec.add_bos || !encoded.length ? [...start, ...encoded] : encoded;
       const chosen = {
         temperature: fieldValue(temperature.input, 0.8),
         topK: Math.round(fieldValue(topK.input, 0)),
@@ -112,7 +114,10 @@ function renderGenerator({ model, el }) {
       const wanted = Math.round(fieldValue(length.input, 100));
       const generation = new Generation(transformer, ids, chosen);
       const notes = [];
-      if (!encoded.length) notes.push("The prompt is empty: the model starts from <bos>, the start of a text.");
+      if (!encoded.length) {
+        const from = spec.add_bos ? "<bos>, the start of a text" : "a new line";
+        notes.push(`The prompt is empty: the model starts from ${from}.`);
+      }
       if (generation.dropped) {
         notes.push(
           `The prompt has ${ids.length} tokens, more than the model's context window of ${generation.window}: ` +

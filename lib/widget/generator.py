@@ -36,9 +36,9 @@ class TextGenerator(anywidget.AnyWidget):
     def from_model(cls, model: torch.nn.Module, tokenizer, prompt: str = "", add_bos: bool = False, **settings):
         """`model` a lib DecoderOnlyTransformer, `tokenizer` the lib.bpe.BytePairTokenizer it was trained with.
 
-        `add_bos` puts <bos> before the prompt (as the model saw at the start of each text in
-        training); `settings` are the starting values of temperature, top_k (0: off), top_p (1:
-        off), seed and length (new tokens).
+        `add_bos` puts <bos> before the prompt (if the model saw it at the start of each text in
+        training; without it, an empty prompt starts from a new line); `settings` are the starting
+        values of temperature, top_k (0: off), top_p (1: off), seed and length (new tokens).
         """
         if architecture(model) != "decoder-only":
             raise TypeError("the text generator continues text with a decoder-only model (lib.DecoderOnlyTransformer)")

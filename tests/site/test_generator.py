@@ -246,7 +246,7 @@ def test_long_empty_and_hostile_prompts_two_generators_and_stop(open_generators)
     assert "outgrew the context window of 32 tokens" in first.locator(".gen-note").text_content()
     assert first.evaluate("(el) => el.lastRun.tokens") == 60
     run_and_wait(second, "")
-    assert "The prompt is empty: the model starts from <bos>" in second.locator(".gen-note").text_content()
+    assert "The prompt is empty: the model starts from a new line." in second.locator(".gen-note").text_content()
     assert continuation(second) != ""
     run_and_wait(first, HOSTILE)
     shown = first.locator(".gen-prompt-text").text_content()  # over 32 tokens: "…" and the last 32, as text
