@@ -64,6 +64,7 @@ nbval-variants: $(INSTALLED)
 benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/train_step.py
 	$(BIN)/python benchmarks/explorer_redraw.py
+	$(BIN)/python benchmarks/browser_generate.py
 	$(BIN)/python benchmarks/kv_cache.py
 	$(BIN)/python benchmarks/hf_gpt2.py
 

@@ -88,4 +88,5 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, CheckpointInfo]:
             f"{path}: weights do not fit {cls.__name__}: missing {sorted(missing)}, unexpected {sorted(unexpected)}"
         )
     model.load_state_dict(saved["state_dict"], strict=False)  # a tied matrix is loaded once, under its first name
+    model.training_recipe = dict(saved.get("recipe", {}))  # what it was trained on: the explorer's hints read it
     return model.eval(), CheckpointInfo(saved.get("recipe", {}), saved.get("extra", {}))

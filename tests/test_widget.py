@@ -6,6 +6,7 @@ Chromium by tests/site/test_attention_explorer.py.
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +14,14 @@ import pytest
 import torch
 
 from lib import Transformer, TransformerConfig
+from lib.bpe import BytePairTokenizer
 from lib.checkpoint import load_checkpoint
-from lib.model import DecoderOnlyTransformer
+from lib.model import DecoderOnlyTransformer, EncoderOnlyTransformer
 from lib.tasks import task_vocabulary
 from lib.tokenizers import Vocabulary, WordTokenizer
-from lib.widget import AttentionExplorer, static_html
+from lib.widget import AttentionExplorer, TextGenerator, static_html
 from lib.widget.explorer import check_input, tokenizer_name
+from lib.widget.page import RUNTIME_KEY, RUNTIME_SOURCE, deduplicate_shared_blocks
 from lib.widget.payload import decode_kind, decode_model, make_payload, payload_json_for_html
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "chapters" / "checkpoints"
@@ -53,9 +56,9 @@ def test_tokens_cannot_break_out_of_the_page():
     evil = "<img src=x onerror=alert(1)>"
     html = static_html(make_payload({"encoder_self": (random_weights(1, 1, 2, 2), [evil, "</script>"], ["a", "b"])}))
     assert "<img" not in html
-    assert html.count("</script>") == 2  # the data block and the program, nothing injected
-    data = re.search(r'class="attention-explorer-data">(.*?)</script>', html, re.S).group(1)
-    assert json.loads(data)["kinds"]["encoder_self"]["rows"] == [evil, "</script>"]
+    assert html.count("</script>") == 3  # the runtime, the data block and the program, nothing injected
+    data = re.search(r'class="transformer-book-state">(.*?)</script>', html, re.S).group(1)
+    assert json.loads(data)["payload"]["kinds"]["encoder_self"]["rows"] == [evil, "</script>"]
 
 
 def test_payload_json_escapes_markup_characters():
@@ -87,7 +90,12 @@ def reverse_explorer(**options) -> AttentionExplorer:
 
 
 def embedded_model(html: str) -> dict:
-    return json.loads(re.search(r'class="attention-explorer-model">(.*?)</script>', html, re.S).group(1))
+    """The model a widget's HTML carries, with its weights gathered from their blocks."""
+    spec = json.loads(re.search(r'class="transformer-book-model">(.*?)</script>', html, re.S).group(1))
+    blocks = dict(
+        re.findall(r'<script type="application/octet-stream" data-transformer-book="([^"]+)">(.*?)</script>', html)
+    )
+    return {**spec, "weights": {key: blocks[key] for _, _, key in spec["tensors"]}}
 
 
 def test_the_trained_model_adds_at_most_1_megabyte_and_its_weights_exactly():
@@ -110,7 +118,7 @@ def test_a_tied_weight_is_embedded_once():
     for name, model in (("tied", tied), ("untied", untied)):
         explorer = AttentionExplorer.from_model(model, "w1 w2", vocabulary, tokenize=WordTokenizer.split)
         spec = embedded_model(explorer._repr_mimebundle_()[0]["text/html"])
-        sizes[name] = sum(int(np.prod(shape)) for _, shape in spec["tensors"])
+        sizes[name] = sum(int(np.prod(shape)) for _, shape, _ in spec["tensors"])
         if name == "tied":
             assert spec["aliases"] == {"generator.weight": "input.token_embedding.lookup.weight"}
     assert sizes["untied"] - sizes["tied"] == tied.config.vocab_size * tied.config.d_model
@@ -121,7 +129,7 @@ def test_the_browser_model_needs_a_tokenizer_it_can_mirror():
     vocabulary = task_vocabulary("reverse", num_symbols=6)
     model = Transformer(TransformerConfig.tiny(len(vocabulary))).eval()
     odd = AttentionExplorer.from_model(model, "abc", vocabulary, tokenize=lambda text: list(text.lower()))
-    assert 'class="attention-explorer-model"' not in odd._repr_mimebundle_()[0]["text/html"]  # a fixed view only
+    assert 'class="transformer-book-model"' not in odd._repr_mimebundle_()[0]["text/html"]  # a fixed view only
     decoder_only = DecoderOnlyTransformer(TransformerConfig.tiny(len(vocabulary))).eval()
     explorer = AttentionExplorer.from_model(decoder_only, "abc", vocabulary)
     assert embedded_model(explorer._repr_mimebundle_()[0]["text/html"])["architecture"] == "decoder-only"
@@ -180,3 +188,83 @@ def test_start_view_is_recorded_and_checked():
     assert payload["start"] == {"kind": "cross", "layer": 1, "head": 3}
     with pytest.raises(ValueError, match="start view \\('cross', 2, 0\\) does not exist"):
         make_payload({"cross": (weights, list("abc"), list("abc"))}, start=("cross", 2, 0))
+
+
+def test_hint_names_the_trained_lengths_and_a_large_vocabulary_by_examples():
+    hint = reverse_explorer().payload["hint"]
+    assert hint.startswith(
+        "Type your own input (the model knows a b c d e f g h i j; it was trained on 4–12 symbols and may go wrong "
+        "outside that; at most 32) and press Run."
+    )
+    words, _ = load_checkpoint(CHECKPOINTS / "words-tied.pt")
+    vocabulary = Vocabulary([f"w{i}" for i in range(words.config.vocab_size - 4)])
+    explorer = AttentionExplorer.from_model(words, "w1 w2", vocabulary, tokenize=WordTokenizer.split)
+    assert explorer.payload["hint"] == (
+        f"Type your own input (the model knows {words.config.vocab_size - 4} words, such as w0, w1, w2, w3, w4, w5, "
+        "w6, w7; it was trained on 1–32 words and may go wrong outside that; at most 64) and press Run."
+    )
+
+
+def test_an_unknown_word_gets_similar_known_ones_and_a_length_outside_training_a_warning():
+    vocabulary = Vocabulary([f"word{i}" for i in range(50)] + ["help", "hello", "yellow"])
+    with pytest.raises(
+        ValueError, match="^“helo” is not in the model's vocabulary; similar ones it knows: help, hello$"
+    ):
+        check_input(["helo"], vocabulary, 8)
+    with pytest.raises(ValueError, match="; it knows 53, such as word0, word1, .*, word7$"):
+        check_input(["😀"], vocabulary, 8)
+    with pytest.raises(ValueError, match="holds at most 8; try 2 to 4, the lengths it was trained on$"):
+        check_input(["help"] * 9, vocabulary, 8, lengths=[2, 4])
+    explorer = reverse_explorer()
+    assert "warning" not in explorer.payload
+    explorer.text = "abcdefghijabcdefg"  # 17 letters: it fits the table, but the model saw at most 12
+    assert explorer.error == ""
+    assert explorer.payload["warning"] == (
+        "The model was trained on inputs of 4–12 symbols; this one has 17, so its answer may well be wrong."
+    )
+
+
+def test_a_page_keeps_one_copy_of_the_runtime_and_of_each_shared_tensor():
+    sort_model, _ = load_checkpoint(CHECKPOINTS / "sort.pt")
+    vocabulary = task_vocabulary("sort", 10)
+    encoder_only = EncoderOnlyTransformer(sort_model.config).eval()
+    state = sort_model.state_dict()
+    weights = {k.replace("source_input.", "input.").replace("encoder.", "layers."): v for k, v in state.items()}
+    weights = {k: v for k, v in weights.items() if k.startswith(("input.", "layers."))}
+    weights |= {k.replace("generator.", "head."): v for k, v in state.items() if k.startswith("generator.")}
+    encoder_only.load_state_dict(weights)
+    pages = [
+        AttentionExplorer.from_model(model, "hdbagcfe", vocabulary)._repr_mimebundle_()[0]["text/html"]
+        for model in (sort_model, encoder_only)
+    ]
+    together = "".join(pages)
+    deduplicated = deduplicate_shared_blocks(together)
+    assert deduplicated.count(f'<script data-transformer-book="{RUNTIME_KEY}">') == 1
+    assert together.count(f'<script data-transformer-book="{RUNTIME_KEY}">') == 2
+    encoder_size = sum(t.numel() * 4 for k, t in encoder_only.state_dict().items() if not k.startswith("head."))
+    assert len(together) - len(deduplicated) > len(RUNTIME_SOURCE) + encoder_size // 2  # deflated float32
+    assert deduplicate_shared_blocks(pages[0]) == pages[0]
+
+
+def test_the_page_refuses_a_model_it_does_not_mirror():
+    vocabulary = task_vocabulary("reverse", num_symbols=6)
+    model = DecoderOnlyTransformer(TransformerConfig.tiny(len(vocabulary))).eval()
+    model.layers.layers[0].feed_forward.linear1 = torch.nn.Sequential(model.layers.layers[0].feed_forward.linear1)
+    with pytest.raises(ValueError, match="cannot run a model with Sequential"):
+        AttentionExplorer.from_model(model, "abc", vocabulary)._repr_mimebundle_()
+
+
+def test_text_generator_checks_its_model_and_tokenizer():
+    tokenizer = BytePairTokenizer().train("the cat sat on the mat, the cat ate the rat " * 20, 270)
+    config = TransformerConfig(vocab_size=tokenizer.vocab_size, d_model=16, num_heads=2, d_ff=32, max_len=16)
+    generator = TextGenerator.from_model(DecoderOnlyTransformer(config).eval(), tokenizer, "the cat", top_k=5)
+    data, _ = generator._repr_mimebundle_()
+    assert data["text/plain"] == "TextGenerator(decoder-only: 2 layers x 2 heads, 16 tokens of context)"
+    assert data["text/html"].startswith('<div class="text-generator-static"')
+    assert generator.settings["top_k"] == 5 and embedded_model(data["text/html"])["bpe"] == tokenizer.to_dict()
+    with pytest.raises(ValueError, match="the tokenizer has 270 tokens but the model's vocabulary has 271"):
+        TextGenerator.from_model(DecoderOnlyTransformer(replace(config, vocab_size=271)), tokenizer)
+    with pytest.raises(TypeError, match="decoder-only"):
+        TextGenerator.from_model(Transformer(config), tokenizer)
+    with pytest.raises(ValueError, match="unknown settings \\['top_n'\\]"):
+        TextGenerator.from_model(DecoderOnlyTransformer(config), tokenizer, top_n=3)

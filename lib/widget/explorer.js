@@ -190,6 +190,8 @@ function render({ model, el }) {
   status.setAttribute("aria-live", "polite");
   const error = element("p", "attn-x-error");
   error.setAttribute("role", "alert");
+  const warning = element("p", "attn-x-warning");
+  warning.setAttribute("aria-live", "polite");
   const heatmap = element("canvas", "attn-x-heatmap");
   heatmap.setAttribute("role", "img");
   const rowLabels = element("div", "attn-x-row-labels");
@@ -210,7 +212,7 @@ function render({ model, el }) {
   const grid = element("div", "attn-x-grid");
   const views = element("div", "attn-x-views");
   views.append(heatmapPanel, linesPanel, grid);
-  el.replaceChildren(controls, hint, error, result, status, views);
+  el.replaceChildren(controls, hint, error, warning, result, status, views);
 
   const current = () => kinds[state.kind];
 
@@ -367,6 +369,7 @@ function render({ model, el }) {
       }
       hint.textContent = (payload.hint || "") + (engineText ? " The model runs in your browser." : "");
       error.textContent = model.get("error") || "";
+      warning.textContent = payload.warning || "";
       show(decoded, payload.title);
     } catch (problem) {
       if (mine !== generation) return;
@@ -385,6 +388,7 @@ function render({ model, el }) {
       const output = transformer.run(text);
       show(output.kinds, output.title);
       error.textContent = "";
+      warning.textContent = output.warning;
     } catch (problem) {
       if (mine !== generation) return;
       const message = problem instanceof InputError ? problem.message : `the model failed (${problem.message || problem})`;
@@ -399,11 +403,15 @@ function render({ model, el }) {
   model.on("change:payload", onPayload);
   model.on("change:error", onError);
   if (engineText) Object.assign(el, { browserModel, runInBrowser }); // for the tests and the benchmark
-  load();
+  // Another widget (the text generator) can feed the explorer attention it computed itself.
+  el.showAttention = (newKinds, title) => {
+    generation += 1;
+    show(newKinds, title);
+  };
+  if (model.get("payload")) load();
   return () => {
     model.off("change:payload", onPayload);
     model.off("change:error", onError);
   };
 }
 
-export default { render };

@@ -12,7 +12,6 @@ import copy
 import html
 import weakref
 from collections.abc import Callable
-from pathlib import Path
 
 import anywidget
 import torch
@@ -21,14 +20,14 @@ import traitlets
 from lib.decoding import greedy_decode, strip_after_eos
 from lib.model import DecoderOnlyTransformer, EncoderOnlyTransformer, Transformer
 from lib.tokenizers import BOS_ID, EOS_ID, SPECIAL_TOKENS, CharTokenizer, Vocabulary, WordTokenizer
-from lib.widget.payload import KIND_LABELS, encode_model, make_payload, payload_json_for_html
+from lib.widget.page import CSS_SOURCE, RUNTIME_SOURCE, static_widget
+from lib.widget.payload import KIND_LABELS, encode_model, make_payload
 
-HERE = Path(__file__).parent
-ENGINE_SOURCE = (HERE / "transformer.js").read_text()
-ESM_SOURCE = ENGINE_SOURCE + "\n" + (HERE / "explorer.js").read_text()
-CSS_SOURCE = (HERE / "explorer.css").read_text()
-EXPORT_LINE = "export default { render };"
+ESM_SOURCE = RUNTIME_SOURCE + "\nexport default { render };\n"
 LISTED_SYMBOLS = 40  # a vocabulary up to this size is listed in the hint and in error messages
+EXAMPLE_SYMBOLS = 8  # a larger one is named by its first (most frequent) symbols
+SIMILAR_SYMBOLS = 5  # an unknown word gets up to this many known ones within SIMILAR_DISTANCE edits
+SIMILAR_DISTANCE = 2
 
 
 class AttentionExplorer(anywidget.AnyWidget):
@@ -86,14 +85,17 @@ class AttentionExplorer(anywidget.AnyWidget):
         if architecture(model) == "encoder-decoder":  # (a clear error for any other kind of model)
             max_length = min(max_length, model.config.max_len - 1)  # <bos> + output must fit the table
         target_vocabulary = target_vocabulary or source_vocabulary
-        hint = input_hint(source_vocabulary, model.config.max_len, hint)
+        lengths = trained_lengths(model)
+        unit = input_unit(tokenize)
+        hint = input_hint(source_vocabulary, model.config.max_len, hint, lengths, unit)
 
         def rerun(new_text: str) -> dict:
             arguments = (model, new_text, source_vocabulary, target_vocabulary, tokenize, max_length)
-            return model_payload(*arguments, start=start, hint=hint)
+            return model_payload(*arguments, start=start, hint=hint, lengths=lengths, unit=unit)
 
         def browser_model() -> dict | None:
-            return browser_spec(model, source_vocabulary, target_vocabulary, tokenize, max_length, text)
+            spec = browser_spec(model, source_vocabulary, target_vocabulary, tokenize, max_length, text)
+            return None if spec is None else {**spec, "lengths": lengths, "unit": unit}
 
         return cls(rerun(text), rerun=rerun, text=text, browser_model=browser_model)
 
@@ -123,48 +125,89 @@ class AttentionExplorer(anywidget.AnyWidget):
 
 
 def static_html(payload: dict, model: dict | None = None) -> str:
-    """A self-contained page fragment: the explorer's CSS and JavaScript, and the weights.
+    """A self-contained page fragment: the shared runtime and style, the weights, and the explorer.
 
     Runs without a kernel: a stand-in widget model answers `get` from the embedded payload. With
     `model` (from `browser_spec`) the page also carries the model, and typing runs it in the page.
     """
-    script = ESM_SOURCE.replace(EXPORT_LINE, "")
-    if script == ESM_SOURCE:
-        raise RuntimeError("explorer.js must end with its default export")
-    title = html.escape(payload.get("title") or "Attention explorer")
-    text = payload_json_for_html(model["text"] if model is not None else "")
-    model_block = (
-        f'<script type="application/json" class="attention-explorer-model">{payload_json_for_html(model)}</script>'
-        if model is not None
-        else ""
-    )
-    return (
-        f'<div class="attention-explorer-static" aria-label="{title}">'
-        f"<style>{CSS_SOURCE}</style>"
-        f'<script type="application/json" class="attention-explorer-data">{payload_json_for_html(payload)}</script>'
-        f"{model_block}"
-        '<div class="attention-explorer-root"></div>'
-        "<script>(function () {\n"
-        "const holder = document.currentScript.parentElement;\n"
-        "const read = (name) => { const block = holder.querySelector(name); return block && block.textContent; };\n"
-        "let data;\n"
-        'try { data = JSON.parse(read(".attention-explorer-data")); }\n'
-        "catch (problem) { data = { broken: String(problem) }; }\n"
-        'const engine = read(".attention-explorer-model");\n'
-        f"{script}\n"
-        f"const state = {{ payload: data, live: false, text: {text}, error: '', engine }};\n"
-        "const model = { get: (name) => state[name], set() {}, save_changes() {}, on() {}, off() {} };\n"
-        'render({ model, el: holder.querySelector(".attention-explorer-root") });\n'
-        "})();</script></div>"
-    )
+    title = html.escape(payload.get("title") or "Attention explorer", quote=True)
+    state = {"payload": payload, "live": False, "text": model["text"] if model is not None else "", "error": ""}
+    return static_widget("render", "attention-explorer-static", title, state, model)
 
 
-def input_hint(vocabulary: Vocabulary, max_len: int, extra: str = "") -> str:
-    """What the reader may type: the symbols (when there are few) and how many; then `extra`."""
-    symbols = [t for t in vocabulary.tokens if t not in SPECIAL_TOKENS]
-    known = f"the model knows {' '.join(symbols)}" if len(symbols) <= LISTED_SYMBOLS else f"{len(symbols)} tokens"
-    first = f"Type your own input ({known}; at most {max_len}) and press Run."
+def trained_lengths(model: torch.nn.Module) -> list[int] | None:
+    """[shortest, longest] input the model was trained on, from the recipe `load_checkpoint` attaches
+    (min_length/max_length of a task, or the window of a language model); None if unknown."""
+    recipe = getattr(model, "training_recipe", None) or {}
+    if "min_length" in recipe and "max_length" in recipe:
+        return [int(recipe["min_length"]), int(recipe["max_length"])]
+    if "window" in recipe:  # windows of `window` tokens: the model reads window - 1 and predicts each next one
+        return [1, int(recipe["window"]) - 1]
+    return None
+
+
+def input_unit(tokenize: Callable[[str], list[str]]) -> str:
+    return {"characters": "symbols", "words": "words"}.get(tokenizer_name(tokenize), "tokens")
+
+
+def known_symbols(vocabulary: Vocabulary) -> list[str]:
+    return [t for t in vocabulary.tokens if t not in SPECIAL_TOKENS]
+
+
+def input_hint(
+    vocabulary: Vocabulary, max_len: int, extra: str = "", lengths: list[int] | None = None, unit: str = "tokens"
+) -> str:
+    """What the reader may type: the symbols (or how many, with examples), the lengths the model was
+    trained on, and the most its positional table holds; then `extra`."""
+    symbols = known_symbols(vocabulary)
+    if len(symbols) <= LISTED_SYMBOLS:
+        known = f"the model knows {' '.join(symbols)}"
+    else:
+        known = f"the model knows {len(symbols)} {unit}, such as {', '.join(symbols[:EXAMPLE_SYMBOLS])}"
+    trained = f"; it was trained on {lengths[0]}–{lengths[1]} {unit} and may go wrong outside that" if lengths else ""
+    first = f"Type your own input ({known}{trained}; at most {max_len}) and press Run."
     return f"{first} {extra}" if extra else first
+
+
+def length_warning(count: int, lengths: list[int] | None, unit: str) -> str:
+    """A warning when an input is shorter or longer than any the model was trained on ("" if not)."""
+    if lengths is None or lengths[0] <= count <= lengths[1]:
+        return ""
+    return (
+        f"The model was trained on inputs of {lengths[0]}–{lengths[1]} {unit}; this one has {count}, "
+        "so its answer may well be wrong."
+    )
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance between two strings, counted in code points (as the page counts them)."""
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+        previous = current
+    return previous[-1]
+
+
+def similar_symbols(token: str, symbols: list[str]) -> list[str]:
+    """Up to SIMILAR_SYMBOLS known symbols within SIMILAR_DISTANCE edits of `token`, closest first
+    (then in vocabulary order: most frequent first)."""
+    scored = [(edit_distance(token, symbol), index) for index, symbol in enumerate(symbols)]
+    close = sorted(pair for pair in scored if pair[0] <= SIMILAR_DISTANCE)
+    return [symbols[index] for _, index in close[:SIMILAR_SYMBOLS]]
+
+
+def unknown_token_message(token: str, vocabulary: Vocabulary) -> str:
+    """Why `token` cannot be read, and what the reader could type instead (the page says the same)."""
+    symbols = known_symbols(vocabulary)
+    if len(symbols) <= LISTED_SYMBOLS:
+        return f"“{token}” is not in the model's vocabulary; it knows {' '.join(symbols)}"
+    similar = similar_symbols(token, symbols)
+    if similar:
+        return f"“{token}” is not in the model's vocabulary; similar ones it knows: {', '.join(similar)}"
+    examples = ", ".join(symbols[:EXAMPLE_SYMBOLS])
+    return f"“{token}” is not in the model's vocabulary; it knows {len(symbols)}, such as {examples}"
 
 
 def tokenizer_name(tokenize: Callable[[str], list[str]]) -> str | None:
@@ -177,20 +220,18 @@ def tokenizer_name(tokenize: Callable[[str], list[str]]) -> str | None:
     return None
 
 
-def vocabulary_note(vocabulary: Vocabulary) -> str:
-    symbols = [t for t in vocabulary.tokens if t not in SPECIAL_TOKENS]
-    return f"; it knows {' '.join(symbols)}" if len(symbols) <= LISTED_SYMBOLS else ""
-
-
-def check_input(tokens: list[str], vocabulary: Vocabulary, max_len: int) -> list[int]:
+def check_input(tokens: list[str], vocabulary: Vocabulary, max_len: int, lengths: list[int] | None = None) -> list[int]:
     """Token ids of `tokens`, or a ValueError in the words the browser uses too (transformer.js)."""
     if not tokens:
         raise ValueError("the input is empty")
     for token in tokens:
         if token not in vocabulary.index or token in SPECIAL_TOKENS:
-            raise ValueError(f"“{token}” is not in the model's vocabulary{vocabulary_note(vocabulary)}")
+            raise ValueError(unknown_token_message(token, vocabulary))
     if len(tokens) > max_len:
-        raise ValueError(f"the input has {len(tokens)} tokens but the model's positional table holds at most {max_len}")
+        suggestion = f"; try {lengths[0]} to {lengths[1]}, the lengths it was trained on" if lengths else ""
+        raise ValueError(
+            f"the input has {len(tokens)} tokens but the model's positional table holds at most {max_len}{suggestion}"
+        )
     return vocabulary.encode(tokens)
 
 
@@ -225,7 +266,6 @@ def browser_spec(
         "tokenize": name,
         "source_tokens": list(source_vocabulary.tokens),
         "target_tokens": list(target_vocabulary.tokens),
-        "known": vocabulary_note(source_vocabulary),
         "max_length": max_length,
         "text": text,
     }
@@ -240,6 +280,7 @@ def model_attention(
     target_vocabulary: Vocabulary | None,
     tokenize: Callable[[str], list[str]],
     max_length: int,
+    lengths: list[int] | None = None,
 ) -> tuple[dict[str, tuple], str, list[int] | None]:
     """What the explorer shows for `text`, in float64 (so the 8-bit codes are the same on every CPU).
 
@@ -249,7 +290,7 @@ def model_attention(
     """
     kind_of_model = architecture(model)
     tokens = tokenize(text)
-    ids = torch.tensor([check_input(tokens, source_vocabulary, model.config.max_len)])
+    ids = torch.tensor([check_input(tokens, source_vocabulary, model.config.max_len, lengths)])
     exact = float64_copy(model)
     joiner = " " if tokenizer_name(tokenize) == "words" else ""
     if kind_of_model == "encoder-decoder":
@@ -288,10 +329,22 @@ def float64_copy(model: torch.nn.Module) -> torch.nn.Module:
     return cached[1]
 
 
-def model_payload(*arguments, start: tuple[str, int, int] | None = None, hint: str = "") -> dict:
-    """The explorer's payload: `model_attention(*arguments)`, packed (see lib/widget/payload.py)."""
-    kinds, title, _ = model_attention(*arguments)
-    return make_payload(kinds, title=title, start=start, hint=hint)
+def model_payload(
+    *arguments,
+    start: tuple[str, int, int] | None = None,
+    hint: str = "",
+    lengths: list[int] | None = None,
+    unit: str = "tokens",
+) -> dict:
+    """The explorer's payload: `model_attention(*arguments)`, packed (see lib/widget/payload.py),
+    with a warning when the input's length is outside `lengths`, the ones the model was trained on."""
+    kinds, title, _ = model_attention(*arguments, lengths=lengths)
+    payload = make_payload(kinds, title=title, start=start, hint=hint)
+    text, tokenize = arguments[1], arguments[4]
+    warning = length_warning(len(tokenize(text)), lengths, unit)
+    if warning:
+        payload["warning"] = warning
+    return payload
 
 
 def stack(per_layer: list[torch.Tensor]) -> torch.Tensor:

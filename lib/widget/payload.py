@@ -6,20 +6,23 @@ sequence are near zero, so the codes are mostly 0 and 1 and deflate well; they a
 base64-encoded. The browser inflates them with its built-in DecompressionStream.
 
 A page can also carry the model itself (`encode_model`), so that the reader's browser runs
-it on new input (lib/widget/transformer.js). Its weights are stored as float32, exactly: float16
-changed the greedy output of the book's reverse model on about 1 % of random inputs. The bytes
-of the float32 numbers are grouped by position (all first bytes, then all second bytes, ...),
-which lets deflate squeeze the sign-and-exponent bytes, then base64-encoded.
+it on new input (lib/widget/transformer.js). Its weights are stored exactly: as float32 (rounding
+the book's reverse model to float16 changed its greedy output on about 1 % of random inputs), or
+as float16 where every value of a tensor is a float16 already (a checkpoint saved in half
+precision, like the GPT's). The bytes of the numbers are grouped by position (all first bytes,
+then all second bytes, ...), which lets deflate squeeze the sign-and-exponent bytes, then written
+in base85, a quarter smaller than base64.
 """
 
 import base64
-import json
+import dataclasses
 import zlib
 
 import numpy as np
 import torch
 
 from lib.tokenizers import BOS_ID, EOS_ID, SPECIAL_TOKENS
+from lib.widget.page import content_key, json_for_html
 
 KIND_LABELS = {
     "encoder_self": "encoder self-attention",
@@ -101,32 +104,52 @@ def decode_kind(entry: dict) -> np.ndarray:
 
 
 def encode_weights(values: np.ndarray) -> str:
-    """float32 values -> byte planes (all first bytes, then all second bytes, ...), deflated, base64."""
-    planes = np.ascontiguousarray(values.astype("<f4").view(np.uint8).reshape(-1, 4).T)
-    return base64.b64encode(zlib.compress(planes.tobytes(), 9)).decode("ascii")
+    """float32 values -> "<dtype>:<text>": float16 when every value is exactly a float16 (a checkpoint
+    stored in half precision loses nothing), float32 otherwise; the bytes grouped in planes (all first
+    bytes, then all second bytes, ...), deflated, and written in base85 (5 characters per 4 bytes)."""
+    values = np.asarray(values, dtype="<f4")
+    half = values.astype("<f2")
+    dtype = "float16" if np.array_equal(half.astype("<f4"), values) else "float32"
+    exact = half if dtype == "float16" else values
+    planes = np.ascontiguousarray(exact.view(np.uint8).reshape(-1, exact.itemsize).T)
+    return f"{dtype}:{base85(zlib.compress(planes.tobytes(), 9))}"
 
 
 def decode_weights(text: str) -> np.ndarray:
-    planes = np.frombuffer(zlib.decompress(base64.b64decode(text)), dtype=np.uint8)
-    return np.ascontiguousarray(planes.reshape(4, -1).T).view("<f4").ravel()
+    """The float32 values the browser reads back from `encode_weights`' text."""
+    dtype, data = text.split(":", 1)
+    size = {"float16": 2, "float32": 4}[dtype]
+    planes = np.frombuffer(zlib.decompress(base64.b85decode(data.replace(".", "<"))), dtype=np.uint8)
+    values = np.ascontiguousarray(planes.reshape(size, -1).T).view("<f2" if size == 2 else "<f4").ravel()
+    return values.astype("<f4")
+
+
+def base85(data: bytes) -> str:
+    """base64.b85encode with "." for "<", so that no "</script" can appear inside the page's <script>."""
+    return base64.b85encode(data).decode("ascii").replace("<", ".")
 
 
 def encode_model(model: torch.nn.Module, architecture: str, settings: dict) -> dict:
     """A lib transformer for the browser: its sizes and switches, and every weight, each shared one once.
 
     `architecture` is "encoder-decoder", "decoder-only" or "encoder-only"; `settings` (vocabularies,
-    tokenizer, longest output, ...) is copied into the result as is.
+    tokenizer, longest output, ...) is copied into the result as is. Each tensor is stored under a
+    key made from its values (`weights` maps key -> text), so a page that shows two models with
+    some equal tensors needs to carry them only once (lib/widget/page.py).
     """
+    check_browser_supported(model)
     config = model.config
-    tensors, aliases, chunks, first_name = [], {}, [], {}
+    tensors, aliases, weights, first_name = [], {}, {}, {}
     for name, tensor in model.state_dict(keep_vars=True).items():
-        key = (tensor.data_ptr(), tuple(tensor.shape))
-        if key in first_name:  # a tied weight, such as the output layer sharing the embedding
-            aliases[name] = first_name[key]
+        pointer = (tensor.data_ptr(), tuple(tensor.shape))
+        if pointer in first_name:  # a tied weight, such as the output layer sharing the embedding
+            aliases[name] = first_name[pointer]
             continue
-        first_name[key] = name
-        tensors.append([name, list(tensor.shape)])
-        chunks.append(tensor.detach().cpu().float().numpy().ravel())
+        first_name[pointer] = name
+        values = tensor.detach().cpu().float().numpy().ravel()
+        key = content_key("w", str(list(tensor.shape)).encode() + values.astype("<f4").tobytes())
+        tensors.append([name, list(tensor.shape), key])
+        weights[key] = encode_weights(values)
     norms = [m for m in model.modules() if isinstance(m, torch.nn.LayerNorm)]
     return {
         "architecture": architecture,
@@ -151,18 +174,47 @@ def encode_model(model: torch.nn.Module, architecture: str, settings: dict) -> d
         **settings,
         "tensors": tensors,
         "aliases": aliases,
-        "weights": encode_weights(np.concatenate(chunks)),
+        "weights": weights,
     }
 
 
-def decode_model(spec: dict) -> dict[str, np.ndarray]:
-    """The weights as the browser sees them, by state_dict name."""
-    values = decode_weights(spec["weights"])
-    out, offset = {}, 0
-    for name, shape in spec["tensors"]:
-        size = int(np.prod(shape))
-        out[name] = values[offset : offset + size].reshape(shape)
-        offset += size
+# The parts of lib's models the page's JavaScript mirrors: anything else gets a clear error here,
+# never a page that silently computes something else.
+BROWSER_MODULES = (
+    "Linear", "LayerNorm", "Dropout", "Embedding", "ModuleList", "MultiHeadAttention", "FeedForward",
+    "EncoderLayer", "DecoderLayer", "Encoder", "Decoder", "CausalStack", "SelfAttentionStack",
+    "TokenEmbedding", "InputLayer", "PositionalEncoding", "LearnedPositionalEmbedding", "SinusoidalPositionalEncoding",
+    "RotaryEmbedding", "LengthCheck", "Identity", "Transformer", "DecoderOnlyTransformer", "EncoderOnlyTransformer",
+)  # fmt: skip
+
+
+BROWSER_CONFIG = (
+    "vocab_size", "target_vocab_size", "d_model", "num_heads", "d_ff", "num_encoder_layers", "num_decoder_layers",
+    "dropout", "max_len", "positional", "norm_first", "final_norm", "tie_embeddings", "pad_id", "bos_id", "eos_id",
+)  # fmt: skip
+
+
+def check_browser_supported(model: torch.nn.Module) -> None:
+    """A clear error for a model (or a config switch) the page's JavaScript does not mirror."""
+    unknown = sorted({type(m).__name__ for m in model.modules()} - set(BROWSER_MODULES))
+    config = model.config
+    unknown += [
+        f"{field.name}={getattr(config, field.name)!r}"
+        for field in dataclasses.fields(config)
+        if field.name not in BROWSER_CONFIG and getattr(config, field.name) != field.default
+    ]
+    if unknown:
+        raise ValueError(
+            f"the page's JavaScript cannot run a model with {', '.join(unknown)} (lib/widget/transformer.js)"
+        )
+
+
+def decode_model(spec: dict, weights: dict[str, str] | None = None) -> dict[str, np.ndarray]:
+    """The weights as the browser sees them, by state_dict name (`weights`: key -> text, if not in spec)."""
+    weights = weights if weights is not None else spec["weights"]
+    out = {}
+    for name, shape, key in spec["tensors"]:
+        out[name] = decode_weights(weights[key]).reshape(shape)
     for name, same in spec["aliases"].items():
         out[name] = out[same]
     return out
@@ -170,5 +222,4 @@ def decode_model(spec: dict) -> dict[str, np.ndarray]:
 
 def payload_json_for_html(payload: dict) -> str:
     """JSON that is safe inside a <script> element: '<', '>' and '&' are written as \\u escapes."""
-    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=True)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return json_for_html(payload)

@@ -2,11 +2,33 @@
 // It mirrors lib/model.py, lib/layers.py, lib/attention.py, lib/positional.py and
 // lib/embedding.py step by step, in float64 like the explorer's kernel path, and greedy
 // decoding as lib/decoding.py does it. The weights come from lib/widget/payload.py
-// (`encode_model`): float32, split into byte planes, deflated, base64.
+// (`encode_model`): float32 or (exactly) float16, split into byte planes, deflated, base85.
 // The tests in tests/site/test_attention_explorer.py compare it with PyTorch.
 
 // An input the model cannot take; its message is shown to the reader.
 class InputError extends Error {}
+
+// As in lib/widget/explorer.py: a vocabulary up to LISTED_SYMBOLS is listed; a larger one is named
+// by its first EXAMPLE_SYMBOLS, or by up to SIMILAR_SYMBOLS known words within SIMILAR_DISTANCE edits.
+const LISTED_SYMBOLS = 40;
+const EXAMPLE_SYMBOLS = 8;
+const SIMILAR_SYMBOLS = 5;
+const SIMILAR_DISTANCE = 2;
+
+// Levenshtein distance counted in code points, as Python counts a str.
+function editDistance(a, b) {
+  const x = Array.from(a);
+  const y = Array.from(b);
+  let previous = Array.from({ length: y.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= x.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= y.length; j++) {
+      current.push(Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x[i - 1] !== y[j - 1] ? 1 : 0)));
+    }
+    previous = current;
+  }
+  return previous[y.length];
+}
 
 function base64Bytes(text) {
   const binary = atob(text);
@@ -20,15 +42,61 @@ async function inflateBytes(bytes) {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-// Byte planes (all first bytes, then all second bytes, ...) back to little-endian float32 values.
-function unshuffleFloat32(planes) {
-  const count = planes.length / 4;
+// Python's base64.b85encode alphabet, with "." standing for "<" (lib/widget/payload.py).
+const BASE85 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;.=>?@^_`{|}~";
+const BASE85_VALUES = new Int16Array(128).fill(-1);
+for (let i = 0; i < BASE85.length; i++) BASE85_VALUES[BASE85.charCodeAt(i)] = i;
+
+// Every 5 characters are 4 bytes, big-endian; a last group of n + 1 characters holds n bytes.
+function base85Bytes(text) {
+  const groups = Math.ceil(text.length / 5);
+  const bytes = new Uint8Array(groups * 4);
+  for (let g = 0; g < groups; g++) {
+    let value = 0;
+    for (let c = 0; c < 5; c++) {
+      const at = g * 5 + c;
+      const digit = at < text.length ? BASE85_VALUES[text.charCodeAt(at)] : 84; // pad with the last digit
+      if (digit < 0) throw new Error(`not base85: ${JSON.stringify(text[at])} at ${at}`);
+      value = value * 85 + digit;
+    }
+    bytes[4 * g] = value >>> 24;
+    bytes[4 * g + 1] = (value >>> 16) & 255;
+    bytes[4 * g + 2] = (value >>> 8) & 255;
+    bytes[4 * g + 3] = value & 255;
+  }
+  const missing = groups * 5 - text.length;
+  return bytes.subarray(0, bytes.length - missing);
+}
+
+// IEEE half precision bits -> its value (every float16 is exactly a float32, and a float64).
+function halfToNumber(bits) {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >> 10) & 0x1f;
+  const fraction = bits & 0x3ff;
+  if (exponent === 0) return sign * fraction * 2 ** -24;
+  if (exponent === 31) return fraction ? NaN : sign * Infinity;
+  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
+}
+
+// "float16:<base85>" or "float32:<base85>" -> the values: byte planes (all first bytes, then all
+// second bytes, ...), deflated, back to little-endian numbers, kept as float32 (what lib computes in).
+async function decodeWeights(text) {
+  const colon = text.indexOf(":");
+  const dtype = text.slice(0, colon);
+  const size = { float16: 2, float32: 4 }[dtype];
+  if (!size) throw new Error(`unknown weight format ${JSON.stringify(dtype)}`);
+  const planes = await inflateBytes(base85Bytes(text.slice(colon + 1).trim()));
+  const count = planes.length / size;
+  const values = new Float32Array(count);
+  if (size === 2) {
+    for (let i = 0; i < count; i++) values[i] = halfToNumber(planes[i] | (planes[count + i] << 8));
+    return values;
+  }
   const bytes = new Uint8Array(planes.length);
   for (let b = 0; b < 4; b++) {
     for (let i = 0; i < count; i++) bytes[4 * i + b] = planes[b * count + i];
   }
   const view = new DataView(bytes.buffer);
-  const values = new Float64Array(count);
   for (let i = 0; i < count; i++) values[i] = view.getFloat32(4 * i, true);
   return values;
 }
@@ -36,17 +104,102 @@ function unshuffleFloat32(planes) {
 // ---------------------------------------------------------------------------------------------
 // Building blocks. A sequence of n vectors of width d is one Float64Array of n * d numbers.
 
-// y = x W^T + b, as torch.nn.Linear; W is (out, in), `rowOffset` picks rows of W (and b).
+// y = x W^T + b, as torch.nn.Linear; W is (out, in), `rowOffset` picks rows of W (and b). Each
+// output is bias + sum over k in order, as the plain triple loop gives, but computed for two rows
+// of x and four rows of W at a time: each number loaded serves several sums (twice as fast).
 function linear(x, n, inDim, weight, bias, outDim, rowOffset = 0) {
   const y = new Float64Array(n * outDim);
-  for (let i = 0; i < n; i++) {
-    const xi = i * inDim;
-    for (let o = 0; o < outDim; o++) {
-      const wo = (rowOffset + o) * inDim;
-      let sum = bias[rowOffset + o];
-      for (let k = 0; k < inDim; k++) sum += x[xi + k] * weight[wo + k];
-      y[i * outDim + o] = sum;
+  let i = 0;
+  for (; i + 1 < n; i += 2) {
+    const xa = i * inDim;
+    const xb = xa + inDim;
+    const ya = i * outDim;
+    const yb = ya + outDim;
+    let o = 0;
+    for (; o + 3 < outDim; o += 4) {
+      const w0 = (rowOffset + o) * inDim;
+      const w1 = w0 + inDim;
+      const w2 = w1 + inDim;
+      const w3 = w2 + inDim;
+      let a0 = bias[rowOffset + o];
+      let a1 = bias[rowOffset + o + 1];
+      let a2 = bias[rowOffset + o + 2];
+      let a3 = bias[rowOffset + o + 3];
+      let b0 = a0;
+      let b1 = a1;
+      let b2 = a2;
+      let b3 = a3;
+      for (let k = 0; k < inDim; k++) {
+        const u = x[xa + k];
+        const v = x[xb + k];
+        const q0 = weight[w0 + k];
+        const q1 = weight[w1 + k];
+        const q2 = weight[w2 + k];
+        const q3 = weight[w3 + k];
+        a0 += u * q0;
+        a1 += u * q1;
+        a2 += u * q2;
+        a3 += u * q3;
+        b0 += v * q0;
+        b1 += v * q1;
+        b2 += v * q2;
+        b3 += v * q3;
+      }
+      y[ya + o] = a0;
+      y[ya + o + 1] = a1;
+      y[ya + o + 2] = a2;
+      y[ya + o + 3] = a3;
+      y[yb + o] = b0;
+      y[yb + o + 1] = b1;
+      y[yb + o + 2] = b2;
+      y[yb + o + 3] = b3;
     }
+    for (; o < outDim; o++) {
+      const wo = (rowOffset + o) * inDim;
+      let a = bias[rowOffset + o];
+      let b = a;
+      for (let k = 0; k < inDim; k++) {
+        a += x[xa + k] * weight[wo + k];
+        b += x[xb + k] * weight[wo + k];
+      }
+      y[ya + o] = a;
+      y[yb + o] = b;
+    }
+  }
+  if (i < n) y.set(linearRow(x, i * inDim, inDim, weight, bias, outDim, rowOffset), i * outDim);
+  return y;
+}
+
+// One row of `linear` (x from `start`), four outputs at a time.
+function linearRow(x, start, inDim, weight, bias, outDim, rowOffset) {
+  const y = new Float64Array(outDim);
+  let o = 0;
+  for (; o + 3 < outDim; o += 4) {
+    const w0 = (rowOffset + o) * inDim;
+    const w1 = w0 + inDim;
+    const w2 = w1 + inDim;
+    const w3 = w2 + inDim;
+    let a0 = bias[rowOffset + o];
+    let a1 = bias[rowOffset + o + 1];
+    let a2 = bias[rowOffset + o + 2];
+    let a3 = bias[rowOffset + o + 3];
+    for (let k = 0; k < inDim; k++) {
+      const u = x[start + k];
+      a0 += u * weight[w0 + k];
+      a1 += u * weight[w1 + k];
+      a2 += u * weight[w2 + k];
+      a3 += u * weight[w3 + k];
+    }
+    y[o] = a0;
+    y[o + 1] = a1;
+    y[o + 2] = a2;
+    y[o + 3] = a3;
+  }
+  for (; o < outDim; o++) {
+    const wo = (rowOffset + o) * inDim;
+    let a = bias[rowOffset + o];
+    for (let k = 0; k < inDim; k++) a += x[start + k] * weight[wo + k];
+    y[o] = a;
   }
   return y;
 }
@@ -106,17 +259,17 @@ function rotate(x, n, start, heads, headDim) {
 // ---------------------------------------------------------------------------------------------
 
 class BrowserTransformer {
+  // `values` maps each tensor's key to its numbers (see `loadTransformer`).
   constructor(spec, values) {
     this.spec = spec;
     this.config = spec.config;
     this.tensors = {};
-    let offset = 0;
-    for (const [name, shape] of spec.tensors) {
+    for (const [name, shape, key] of spec.tensors) {
       const size = shape.reduce((a, b) => a * b, 1);
-      this.tensors[name] = values.subarray(offset, offset + size);
-      offset += size;
+      const tensor = values.get(key);
+      if (!tensor || tensor.length !== size) throw new Error(`expected ${size} weights for ${name}, found ${tensor ? tensor.length : 0}`);
+      this.tensors[name] = tensor;
     }
-    if (offset !== values.length) throw new Error(`expected ${offset} weights, found ${values.length}`);
     for (const [name, same] of Object.entries(spec.aliases || {})) this.tensors[name] = this.tensors[same];
     this.sourceIndex = new Map(spec.source_tokens.map((token, id) => [token, id]));
     this.special = new Set(spec.special_tokens);
@@ -128,27 +281,68 @@ class BrowserTransformer {
     return tensor;
   }
 
-  // Text -> tokens, the way the explorer's Python side splits it (lib/tokenizers.py).
+  // Text -> tokens, the way the explorer's Python side splits it (lib/tokenizers.py), or, for a
+  // byte-level BPE model, the tokens of lib/bpe.py (lib/widget/bpe.js): one tokenizer path for
+  // every widget of the book.
   tokenize(text) {
-    if (this.spec.tokenize === "words") return text.toLowerCase().match(/[a-z0-9_]+(?:'[a-z]+)?|[^\sa-z0-9_]/g) || [];
+    if (this.spec.tokenize === "words") return splitWords(text);
+    if (this.spec.tokenize === "bpe") return this.bpe().encode(text).map((id) => this.bpe().tokenText(id));
     return Array.from(text);
+  }
+
+  bpe() {
+    if (!this.tokenizer) this.tokenizer = new BytePairTokenizer(this.spec.bpe);
+    return this.tokenizer;
   }
 
   // The same checks, in the same words, as lib/widget/explorer.py's `check_input`.
   encodeInput(text) {
+    if (this.spec.tokenize === "bpe") {
+      const ids = this.bpe().encode(text);
+      if (!ids.length) throw new InputError("the input is empty");
+      if (ids.length > this.config.max_len) {
+        throw new InputError(`the input has ${ids.length} tokens but the model's positional table holds at most ${this.config.max_len}`);
+      }
+      return { tokens: ids.map((id) => this.bpe().tokenText(id)), ids };
+    }
     const tokens = this.tokenize(text);
     if (!tokens.length) throw new InputError("the input is empty");
     for (const token of tokens) {
-      if (!this.sourceIndex.has(token) || this.special.has(token)) {
-        throw new InputError(`“${token}” is not in the model's vocabulary${this.spec.known || ""}`);
-      }
+      if (!this.sourceIndex.has(token) || this.special.has(token)) throw new InputError(this.unknownTokenMessage(token));
     }
     if (tokens.length > this.config.max_len) {
+      const lengths = this.spec.lengths;
+      const suggestion = lengths ? `; try ${lengths[0]} to ${lengths[1]}, the lengths it was trained on` : "";
       throw new InputError(
-        `the input has ${tokens.length} tokens but the model's positional table holds at most ${this.config.max_len}`,
+        `the input has ${tokens.length} tokens but the model's positional table holds at most ${this.config.max_len}${suggestion}`,
       );
     }
     return { tokens, ids: tokens.map((token) => this.sourceIndex.get(token)) };
+  }
+
+  // lib/widget/explorer.py's `unknown_token_message`: what the model knows, or similar known words.
+  unknownTokenMessage(token) {
+    const symbols = this.spec.source_tokens.filter((t) => !this.special.has(t));
+    if (symbols.length <= LISTED_SYMBOLS) return `“${token}” is not in the model's vocabulary; it knows ${symbols.join(" ")}`;
+    const close = [];
+    symbols.forEach((symbol, index) => {
+      const distance = editDistance(token, symbol);
+      if (distance <= SIMILAR_DISTANCE) close.push([distance, index]);
+    });
+    close.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    if (close.length) {
+      const similar = close.slice(0, SIMILAR_SYMBOLS).map(([, index]) => symbols[index]);
+      return `“${token}” is not in the model's vocabulary; similar ones it knows: ${similar.join(", ")}`;
+    }
+    const examples = symbols.slice(0, EXAMPLE_SYMBOLS).join(", ");
+    return `“${token}” is not in the model's vocabulary; it knows ${symbols.length}, such as ${examples}`;
+  }
+
+  // lib/widget/explorer.py's `length_warning`: "" inside the lengths the model was trained on.
+  lengthWarning(count) {
+    const lengths = this.spec.lengths;
+    if (!lengths || (lengths[0] <= count && count <= lengths[1])) return "";
+    return `The model was trained on inputs of ${lengths[0]}–${lengths[1]} ${this.spec.unit}; this one has ${count}, so its answer may well be wrong.`;
   }
 
   // InputLayer: embedding x sqrt(d_model), plus sinusoidal or learned positions from `start` on.
@@ -393,11 +587,12 @@ class BrowserTransformer {
   // The explorer's view of one input: what lib/widget/explorer.py's `model_attention` returns.
   run(text) {
     const { tokens, ids } = this.encodeInput(text);
+    const warning = this.lengthWarning(tokens.length);
     const joiner = this.spec.tokenize === "words" ? " " : "";
     if (this.spec.architecture !== "encoder-decoder") {
       const name = this.spec.architecture === "decoder-only" ? "decoder_self" : "encoder_self";
       const { weights } = this.encoderStack("layers", ids, "input", name === "decoder_self");
-      return { title: tokens.join(joiner), kinds: { [name]: this.kind(name, weights, tokens, tokens) } };
+      return { title: tokens.join(joiner), warning, kinds: { [name]: this.kind(name, weights, tokens, tokens) } };
     }
     const encoded = this.encoderStack("encoder", ids, "source_input", false);
     const decoded = this.greedyDecode({ x: encoded.x, ids });
@@ -407,12 +602,56 @@ class BrowserTransformer {
     return {
       title: `${tokens.join(joiner)} → ${shownOutput.join(joiner)}`,
       output,
+      warning,
       kinds: {
         encoder_self: this.kind("encoder_self", encoded.weights, tokens, tokens),
         decoder_self: this.kind("decoder_self", decoded.selfWeights, targetTokens, targetTokens),
         cross: this.kind("cross", decoded.crossWeights, targetTokens, tokens),
       },
     };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // A decoder-only model, one token at a time with a key/value cache (lib/model.py's
+  // DecoderOnlyTransformer.start_decoding and decode_next): each new token is read once.
+
+  // An empty cache per layer; `ids` are the tokens read so far.
+  startCausal() {
+    const layers = Array.from({ length: this.config.num_decoder_layers }, () => ({
+      keys: new Float64Array(0),
+      values: new Float64Array(0),
+    }));
+    return { layers, ids: [] };
+  }
+
+  // Reads `newIds` after the tokens already in `state`: returns the logits (vocab) after the last
+  // of them and each layer's attention rows of the new tokens, (heads, new, all so far).
+  causalStep(state, newIds) {
+    if (this.spec.architecture !== "decoder-only") throw new Error("only a decoder-only model continues text");
+    const start = state.ids.length;
+    const n = newIds.length;
+    if (start + n > this.config.max_len) {
+      throw new InputError(`${start + n} tokens do not fit the model's context of ${this.config.max_len}`);
+    }
+    state.ids = state.ids.concat(newIds);
+    let x = this.embed("input", newIds, start);
+    const weights = [];
+    for (let l = 0; l < this.config.num_decoder_layers; l++) {
+      const prefix = `layers.layers.${l}`;
+      const options = { cache: state.layers[l], start, keyIds: state.ids, causal: true };
+      x = this.residual(`${prefix}.norm1`, x, n, (h) => {
+        const attention = this.attend(`${prefix}.self_attn`, h, n, options);
+        weights.push(attention.weights);
+        return attention.out;
+      });
+      x = this.residual(`${prefix}.norm2`, x, n, (h) => this.feedForward(`${prefix}.feed_forward`, h, n));
+    }
+    const d = this.config.d_model;
+    let last = x.subarray((n - 1) * d, n * d);
+    if (this.config.final_norm) last = this.norm("layers.norm", last, 1);
+    const vocab = this.config.output_vocab_size;
+    const logits = linear(last, 1, d, this.weight("generator.weight"), this.weight("generator.bias"), vocab);
+    return { logits, weights };
   }
 
   targetToken(id) {
@@ -432,6 +671,15 @@ class BrowserTransformer {
   }
 }
 
+// lib.tokenizers.WordTokenizer.split: lowercase words (with inner "_" and "'") and single other
+// characters; whole code points (an emoji is one token, not two halves of a surrogate pair), and
+// Python's whitespace (str.isspace), which is not quite JavaScript's \s.
+const PYTHON_SPACE = "\\t\\n\\v\\f\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+const WORD_PATTERN = new RegExp(`[a-z0-9_]+(?:'[a-z]+)?|[^${PYTHON_SPACE}a-z0-9_]`, "gu");
+function splitWords(text) {
+  return text.toLowerCase().match(WORD_PATTERN) || [];
+}
+
 function concat(a, b) {
   const c = new Float64Array(a.length + b.length);
   c.set(a);
@@ -440,7 +688,19 @@ function concat(a, b) {
 }
 
 // The embedded model, ready to run: spec is what lib/widget/payload.py's `encode_model` wrote.
+// Each tensor's text is in spec.weights (in Jupyter) or, on a static page, in a block of the page
+// marked with its key (lib/widget/page.py), which two widgets showing the same weights share.
 async function loadTransformer(spec) {
-  const values = unshuffleFloat32(await inflateBytes(base64Bytes(spec.weights)));
+  const values = new Map();
+  for (const [name, , key] of spec.tensors) {
+    if (values.has(key)) continue;
+    let text = spec.weights ? spec.weights[key] : undefined;
+    if (text === undefined) {
+      const block = document.querySelector(`script[data-transformer-book="${key}"]`);
+      if (!block) throw new Error(`the weights of ${name} are not on this page`);
+      text = block.textContent;
+    }
+    values.set(key, await decodeWeights(text));
+  }
   return new BrowserTransformer(spec, values);
 }

@@ -15,7 +15,14 @@ from lib.model import DecoderOnlyTransformer, EncoderOnlyTransformer, Transforme
 from lib.tasks import task_vocabulary
 from lib.tokenizers import SPECIAL_TOKENS, Vocabulary, WordTokenizer
 from lib.widget import AttentionExplorer, static_html
-from lib.widget.explorer import ESM_SOURCE, check_input, model_attention, model_payload, run_error
+from lib.widget.explorer import (
+    ESM_SOURCE,
+    check_input,
+    model_attention,
+    model_payload,
+    run_error,
+    trained_lengths,
+)
 from lib.widget.payload import decode_kind, decode_model, make_payload
 from site_helpers import ROOT, SCREENSHOTS, screenshot
 
@@ -49,7 +56,11 @@ def embedded_models(text: str) -> list[dict]:
         )
     else:
         html = text
-    return [json.loads(block) for block in re.findall(r'class="attention-explorer-model">(.*?)</script>', html, re.S)]
+    weights = dict(
+        re.findall(r'<script type="application/octet-stream" data-transformer-book="([^"]+)">(.*?)</script>', html)
+    )
+    models = [json.loads(block) for block in re.findall(r'class="transformer-book-model">(.*?)</script>', html, re.S)]
+    return [{**spec, "weights": {key: weights[key] for _, _, key in spec["tensors"]}} for spec in models]
 
 
 def checkpoint_of(spec: dict) -> str | None:
@@ -131,7 +142,7 @@ def explorer(open_page):
 
 
 def embedded_payload(page) -> dict:
-    return json.loads(page.locator(".attention-explorer-data").first.text_content())
+    return json.loads(page.locator(".transformer-book-state").first.text_content())["payload"]
 
 
 def shown_values(root) -> list[float]:
@@ -309,8 +320,10 @@ def test_shipped_model_runs_in_the_page_as_in_pytorch(open_offline_html, checkpo
     joiner = " " if settings["tokenize"] == "words" else ""
     first = joiner.join(t for t in vocabulary.tokens[len(SPECIAL_TOKENS) :][:4])
     html = explorer_html(model, first, vocabulary, tokenize=tokenize, max_length=settings["max_length"])
-    (model_block,) = re.findall(r'<script type="application/json" class="attention-explorer-model">.*?</script>', html)
-    assert len(model_block.encode()) <= 1_000_000  # the budget: the weights add at most 1 MB to a page
+    (model_block,) = re.findall(r'<script type="application/json" class="transformer-book-model">.*?</script>', html)
+    weight_blocks = re.findall(r'<script type="application/octet-stream" data-transformer-book=.*?</script>', html)
+    size = len(model_block.encode()) + sum(len(block.encode()) for block in weight_blocks)
+    assert size <= 1_000_000  # the budget: the model adds at most 1 MB to a page
     _, root, _ = open_offline_html(html)
     inputs = random_inputs(vocabulary, model.config.max_len, 50, seed=0, joiner=joiner)
     worst = assert_page_runs_like_pytorch(root, model, vocabulary, tokenize, settings["max_length"], inputs)
@@ -409,8 +422,8 @@ def query_tokens(root) -> list[str]:
 def test_typing_reruns_the_model_in_the_page(reverse_explorer):
     page, root, _, model, vocabulary = reverse_explorer
     assert (
-        "Type your own input (the model knows a b c d e f g h i j; at most 32)"
-        in root.locator(".attn-x-hint").text_content()
+        "Type your own input (the model knows a b c d e f g h i j; it was trained on 4–12 symbols and may go wrong "
+        "outside that; at most 32)" in root.locator(".attn-x-hint").text_content()
     )
     assert "The model runs in your browser." in root.locator(".attn-x-hint").text_content()
     assert root.get_attribute("data-kind") == "cross" and root.get_attribute("data-head") == "3"
@@ -434,7 +447,7 @@ def test_bad_input_shows_a_clear_message_and_keeps_the_last_good_view(reverse_ex
     before = query_tokens(root)
     run_in_page(root, text)
     with pytest.raises(ValueError) as problem:
-        check_input(list(text), vocabulary, model.config.max_len)
+        check_input(list(text), vocabulary, model.config.max_len, trained_lengths(model))
     assert root.locator(".attn-x-error").text_content() == run_error(text, problem.value)  # the kernel's words
     assert query_tokens(root) == before
     assert root.locator("img, .attn-x-error *").count() == 0 and dialogs == []  # hostile text stays text

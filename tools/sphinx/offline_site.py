@@ -3,10 +3,14 @@
 sphinx-thebe (added by Jupyter Book even with Thebe off) registers its inline config script
 more than once, and a page that declares `const THEBE_JS_URL` twice throws a SyntaxError.
 The scripts are appended after every page-context hook has run, so once the build is done,
-each page's <head> keeps only the first copy of any identical <script> line.
+each page's <head> keeps only the first copy of any identical <script> line. The book's widgets
+mark the blocks that several of them carry (their runtime, a model's tensors): a page keeps the
+first of each (lib/widget/page.py).
 """
 
 from pathlib import Path
+
+from lib.widget.page import deduplicate_shared_blocks
 
 
 def deduplicate_head_scripts(html: str) -> str:
@@ -29,7 +33,7 @@ def clean_pages(app, exception):
         return
     for page in Path(app.outdir).rglob("*.html"):
         text = page.read_text(encoding="utf-8")
-        cleaned = deduplicate_head_scripts(text)
+        cleaned = deduplicate_shared_blocks(deduplicate_head_scripts(text))  # one runtime, one copy of a weight
         if cleaned != text:
             page.write_text(cleaned, encoding="utf-8")
 
