@@ -187,12 +187,15 @@ def generate(
     top_k: int | None = None,
     generator: torch.Generator | None = None,
     use_cache: bool = True,
+    top_p: float | None = None,
 ) -> Tensor:
     """Continue `prompt` (batch, n >= 1) by `max_new_tokens` tokens with a decoder-only model.
 
     temperature None (or 0) picks the most likely token (greedy); otherwise tokens are sampled
-    from softmax(logits / temperature), optionally only among the `top_k` most likely.
-    Returns (batch, n + max_new_tokens): the prompt followed by the new tokens.
+    from softmax(logits / temperature), optionally only among the `top_k` most likely and/or the
+    smallest set of most likely tokens whose probabilities add up to `top_p` (nucleus sampling).
+    Returns (batch, n + max_new_tokens): the prompt followed by the new tokens. The model reads
+    n + max_new_tokens - 1 tokens (the last new one is only output), which must fit its max_len.
     """
     if prompt.dim() != 2 or prompt.size(1) == 0:
         raise ValueError(f"prompt must have shape (batch, n) with n >= 1, got {tuple(prompt.shape)}")
@@ -202,27 +205,75 @@ def generate(
         raise ValueError(f"temperature must be >= 0, got {temperature}")
     if top_k is not None and top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
+    check_top_p(top_p)
     check_decoder(model)
+    check_fits_context(model, prompt.size(1), max_new_tokens)
     model.eval()
     decoder = model if use_cache else Rereading(model)
     tokens = prompt
     state = decoder.start_decoding(prompt[:, :-1])
     for _ in range(max_new_tokens):
         logits = decoder.decode_next(state, tokens[:, -1])
-        next_token = pick_next_token(logits, temperature, top_k, generator)  # (batch,)
+        next_token = pick_next_token(logits, temperature, top_k, generator, top_p)  # (batch,)
         tokens = torch.cat([tokens, next_token[:, None]], dim=1)
     return tokens
 
 
+def check_top_p(top_p: float | None) -> None:
+    if top_p is not None and not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p is a probability mass and must be in (0, 1], got {top_p}")
+
+
+def check_fits_context(model: nn.Module, prompt_length: int, max_new_tokens: int) -> None:
+    """Refuse, before any work, a generation whose tokens would not fit the model's context window."""
+    max_len = getattr(model.config, "max_len", None)
+    if max_len is None:
+        return
+    if prompt_length > max_len:
+        raise ValueError(
+            f"the prompt has {prompt_length} tokens but the model's context window is {max_len} tokens; "
+            f"keep the prompt's last {max_len} tokens at most"
+        )
+    if prompt_length + max_new_tokens - 1 > max_len:
+        raise ValueError(
+            f"a prompt of {prompt_length} tokens plus {max_new_tokens} new tokens does not fit the context window "
+            f"of {max_len} tokens; ask for at most {max_len - prompt_length + 1} new tokens"
+        )
+
+
+def nucleus_filter(logits: Tensor, top_p: float) -> Tensor:
+    """Keep the smallest set of most likely tokens whose probabilities reach `top_p`; the rest get -inf.
+
+    logits (batch, vocab) -> (batch, vocab). A token is kept when the probability of the tokens
+    ranked above it is still below `top_p`, so the most likely token is always kept: top_p near 0
+    leaves only it (greedy), top_p = 1 keeps every token (Holtzman et al. 2020).
+    """
+    check_top_p(top_p)
+    sorted_logits, order = logits.sort(dim=-1, descending=True)  # (batch, vocab)
+    probabilities = sorted_logits.double().softmax(dim=-1)
+    mass_above = probabilities.cumsum(dim=-1) - probabilities  # (batch, vocab): mass of the better-ranked tokens
+    drop_sorted = mass_above >= top_p
+    drop = drop_sorted.scatter(-1, order, drop_sorted)  # back to vocabulary order
+    return logits.masked_fill(drop, float("-inf"))
+
+
 def pick_next_token(
-    logits: Tensor, temperature: float | None, top_k: int | None, generator: torch.Generator | None
+    logits: Tensor,
+    temperature: float | None,
+    top_k: int | None,
+    generator: torch.Generator | None,
+    top_p: float | None = None,
 ) -> Tensor:
-    """logits (batch, vocab) -> (batch,) ids: the argmax, or a sample at `temperature` among the `top_k` best."""
+    """logits (batch, vocab) -> (batch,) ids: the argmax, or a sample at `temperature` among the `top_k` best
+    and/or the `top_p` nucleus."""
+    check_top_p(top_p)
     if not temperature:
         return logits.argmax(dim=-1)
     logits = logits / temperature
     if top_k is not None and top_k < logits.size(-1):
         kth_best = logits.topk(top_k, dim=-1).values[:, -1:]  # (batch, 1)
         logits = logits.masked_fill(logits < kth_best, float("-inf"))
+    if top_p is not None:
+        logits = nucleus_filter(logits, top_p)
     probabilities = logits.softmax(dim=-1)
     return torch.multinomial(probabilities, 1, generator=generator)[:, 0]

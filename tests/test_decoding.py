@@ -165,3 +165,41 @@ def test_generate_refuses_models_that_cannot_generate():
 
     with pytest.raises(TypeError, match="no start_decoding"):
         generate(EncoderOnlyTransformer(TransformerConfig(vocab_size=10)), torch.tensor([[5]]), 3)
+
+
+def test_top_p_of_one_is_plain_sampling_and_a_tiny_top_p_is_greedy():
+    torch.manual_seed(7)
+    model = DecoderOnlyTransformer(TransformerConfig(vocab_size=15, d_model=32, num_heads=4, d_ff=64)).eval()
+    prompt = torch.randint(4, 15, (3, 4))
+    plain = generate(model, prompt, 12, temperature=3.0, generator=torch.Generator().manual_seed(3))
+    nucleus = generate(model, prompt, 12, temperature=3.0, generator=torch.Generator().manual_seed(3), top_p=1.0)
+    assert torch.equal(plain, nucleus)
+    tiny = generate(model, prompt, 12, temperature=3.0, generator=torch.Generator().manual_seed(3), top_p=1e-6)
+    assert torch.equal(tiny, generate(model, prompt, 12))
+    assert not torch.equal(plain, tiny)  # hot sampling differs from greedy somewhere, so the checks above bite
+
+
+def test_nucleus_keeps_the_smallest_set_that_reaches_top_p():
+    from lib.decoding import nucleus_filter
+
+    logits = torch.tensor([[0.1, 0.4, 0.2, 0.3]]).log()  # probabilities 0.1, 0.4, 0.2, 0.3
+    kept = nucleus_filter(logits, 0.6).isfinite()
+    assert kept.tolist() == [[False, True, False, True]]  # 0.4 + 0.3 reaches 0.6; 0.4 alone does not
+    assert nucleus_filter(logits, 0.7).isfinite().tolist() == [[False, True, False, True]]
+    assert nucleus_filter(logits, 0.71).isfinite().tolist() == [[False, True, True, True]]
+
+
+@pytest.mark.parametrize("top_p", [0.0, -0.5, 1.5])
+def test_top_p_outside_zero_one_is_refused(top_p):
+    model = DecoderOnlyTransformer(TransformerConfig(vocab_size=10, d_model=16, num_heads=2, d_ff=16))
+    with pytest.raises(ValueError, match=r"top_p is a probability mass and must be in \(0, 1\]"):
+        generate(model, torch.tensor([[5]]), 3, temperature=1.0, top_p=top_p)
+
+
+def test_a_prompt_longer_than_the_context_window_is_refused_before_any_work():
+    model = DecoderOnlyTransformer(TransformerConfig(vocab_size=10, d_model=16, num_heads=2, d_ff=16, max_len=8))
+    with pytest.raises(ValueError, match="the prompt has 9 tokens but the model's context window is 8"):
+        generate(model, torch.full((1, 9), 5), 1)
+    with pytest.raises(ValueError, match="ask for at most 3 new tokens"):
+        generate(model, torch.full((1, 6), 5), 4)
+    assert generate(model, torch.full((1, 6), 5), 3).shape == (1, 9)  # reads 8 tokens: exactly fits

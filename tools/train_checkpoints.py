@@ -19,11 +19,13 @@ sys.path.insert(0, str(ROOT))
 
 from lib import DecoderOnlyTransformer, Transformer, TransformerConfig, make_reproducible  # noqa: E402
 from lib.checkpoint import save_checkpoint  # noqa: E402
-from lib.corpus import random_windows, word_level_corpus  # noqa: E402
+from lib.corpus import english_corpus, random_windows, word_level_corpus  # noqa: E402
 from lib.decoding import sequence_accuracy  # noqa: E402
 from lib.finetuning import pretraining_split  # noqa: E402
+from lib.pretraining import PretrainingRecipe, book_tokenizer, corpus_ids, gpt_config, pretrain  # noqa: E402
 from lib.recurrent import RecurrentConfig, RecurrentSeq2Seq  # noqa: E402
 from lib.tasks import make_pairs, random_batches, task_vocabulary  # noqa: E402
+from lib.tokenizers import CharTokenizer  # noqa: E402
 from lib.training import (  # noqa: E402
     TrainingHistory,
     cosine_schedule,
@@ -251,6 +253,49 @@ def train_addition() -> None:
     print(f"addition: final training loss {extra['final_loss']:.4f}")
 
 
+def gpt_name(size: str, tokenizer: str, seed: int) -> str:
+    """ "gpt" is the chapter's main model (large, BPE, seed 0); the others name what differs."""
+    parts = ["gpt"] + (["chars"] if tokenizer == "characters" else []) + ([size] if size != "large" else [])
+    return "-".join(parts) + seed_suffix(seed)
+
+
+def train_gpt(size: str, tokenizer_kind: str, seed: int) -> None:
+    """The GPT chapter's models: `lib.pretraining.pretrain` on the book's English text, 500 steps of 16 x 128 tokens.
+
+    Every size and tokenizer gets the same recipe and so the same number of training tokens.
+    Weights are stored in float16 (what the page ships); the chapter evaluates what is stored.
+    """
+    recipe = PretrainingRecipe(seed=seed)
+    if tokenizer_kind == "bpe":
+        tokenizer = book_tokenizer()
+        vocab_size = tokenizer.vocab_size
+    else:
+        tokenizer = CharTokenizer.from_text(english_corpus().training_text)
+        vocab_size = len(tokenizer.vocabulary)
+    training_ids, validation_ids = corpus_ids(tokenizer)
+    make_reproducible(seed)  # the initial weights
+    model = DecoderOnlyTransformer(gpt_config(vocab_size, size))
+    log = pretrain(model, training_ids, validation_ids, recipe)
+    name = gpt_name(size, tokenizer_kind, seed)
+    recipe_saved = {**recipe.to_dict(), "task": "next token", "size": size, "tokenizer": tokenizer_kind,
+                    "corpus": "lib.corpus.english_corpus() training text", "optimizer": "AdamW",
+                    "schedule": "linear warm-up, cosine decay", "weights_stored_as": "float16"}  # fmt: skip
+    extra = {"losses": [round(loss, 6) for loss in log.losses], "validation_steps": log.validation_steps,
+             "validation_losses": [round(loss, 6) for loss in log.validation_losses],
+             "training_seconds": round(log.training_seconds, 1), "tokens_seen": log.tokens_seen}  # fmt: skip
+    save_checkpoint(model.half(), CHECKPOINTS / f"{name}.pt", recipe_saved, extra)
+    print(f"{name}: validation loss {log.validation_losses[-1]:.3f}, {log.tokens_per_second:,.0f} tokens/s")
+
+
+def save_gpt_tokenizer() -> None:
+    """The byte-level BPE every GPT checkpoint uses, as JSON for the page (see lib.bpe)."""
+    book_tokenizer().save(CHECKPOINTS / "gpt-bpe.json")
+    print("gpt-bpe.json written")
+
+
+GPT_JOBS = [("large", "bpe", 0), ("medium", "bpe", 0), ("small", "bpe", 0), ("small", "bpe", 1), ("small", "bpe", 2),
+            ("small", "characters", 0), ("small", "characters", 1), ("small", "characters", 2)]  # fmt: skip
+
 RECIPES = {"reverse": train_reverse}
 RECIPES.update(
     {
@@ -284,16 +329,19 @@ RECIPES.update(
         for seed in range(3)
     }
 )
+RECIPES.update({gpt_name(*job): lambda job=job: train_gpt(*job) for job in GPT_JOBS})
+OTHER_FILES = {"gpt-bpe": save_gpt_tokenizer}  # jobs that write something other than a .pt checkpoint
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", help=f"some of {sorted(RECIPES)}; default: all")
+    jobs = {**RECIPES, **OTHER_FILES}
+    parser.add_argument("names", nargs="*", help=f"some of {sorted(jobs)}; default: all")
     args = parser.parse_args()
     CHECKPOINTS.mkdir(parents=True, exist_ok=True)
-    for name in args.names or RECIPES:
+    for name in args.names or jobs:
         start = time.perf_counter()
-        RECIPES[name]()
+        jobs[name]()
         print(f"  {time.perf_counter() - start:.0f} s")
 
 
