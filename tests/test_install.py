@@ -210,3 +210,22 @@ def test_colab_recipe_pip_installs_lib_into_the_running_kernel(tmp_path):
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert f"lib from {venv}" in run.stdout, "lib should come from the venv the recipe installed it into"
     assert f"cwd {book / 'chapters'}" in run.stdout
+
+
+def test_colab_recipe_tool_inserts_refreshes_and_the_contract_checks_it(tmp_path):
+    from colab_recipe import add_recipe
+    from notebook_contract import contract_problems
+
+    path = tmp_path / "chapter.ipynb"
+    notebook = json.loads(CHAPTERS[0].read_text())
+    assert contract_problems(CHAPTERS[0]) == []
+    recipe = notebook["cells"].pop(1)
+    path.write_text(json.dumps(notebook))
+    assert any("the Colab recipe is not its second cell" in p for p in contract_problems(path))
+    notebook["cells"].insert(1, {**recipe, "source": "an older recipe"})
+    path.write_text(json.dumps(notebook))
+    assert any("its Colab recipe is out of date" in p for p in contract_problems(path))
+    assert add_recipe(path) is True  # refreshed in place
+    assert add_recipe(path) is False  # and a second run changes nothing
+    assert contract_problems(path) == []
+    assert json.loads(path.read_text())["cells"] == json.loads(CHAPTERS[0].read_text())["cells"]

@@ -61,3 +61,22 @@ def test_page_loads_only_the_scripts_it_needs(relative):
     assert "fontawesome.js" not in html
     has_math = 'class="math notranslate' in html
     assert ("mathjax/tex-chtml.js" in html) == has_math, "MathJax exactly where there is math"
+
+
+def test_icon_fonts_are_cut_to_the_icons_the_pages_show():
+    """Every icon a page names has its glyph in the cut fonts that replace the theme's (reader_site.py)."""
+    from fontTools.ttLib import TTFont
+
+    css = (SITE / "_static" / "styles" / "pydata-sphinx-theme.css").read_text()
+    code_of = {}
+    for selectors, code in re.findall(r'([^{}]+)\{content:"\\([0-9a-f]{3,5})"\}', css):
+        for name in re.findall(r"\.(fa-[a-z0-9-]+):before", selectors):
+            code_of[name] = int(code, 16)
+    shown = {name for page in built_pages() for name in re.findall(r"\bfa-[a-z0-9-]+", (SITE / page).read_text())}
+    icons = {code_of[name] for name in shown if name in code_of}
+    assert len(icons) >= 10  # the header's buttons alone name more
+    fonts = sorted((SITE / "_static" / "icon-fonts").glob("*.woff"))
+    assert len(fonts) == 3 and all(font.stat().st_size < 20_000 for font in fonts)
+    covered = set().union(*(TTFont(font).getBestCmap().keys() for font in fonts))
+    assert icons <= covered
+    assert "icon-fonts.css" in (SITE / "intro.html").read_text()

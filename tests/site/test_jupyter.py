@@ -34,6 +34,18 @@ URLS = {"lab": "lab/tree/{path}", "notebook": "notebooks/{path}"}
 # It is tolerated only then, only in Notebook 7, and only from Notebook's own bundle.
 KNOWN_STARTUP_ERRORS = {"notebook": ("Cannot read properties of undefined (reading 'schema'):", "/static/notebook/")}
 
+# JupyterLab's cell toolbar (also in Notebook 7) measures a rendered markdown cell through a part
+# that jupyterlab-myst's markdown cells do not have, and throws this from `_markdownOverlapsToolbar`
+# when such a cell becomes the active one (here: while "run all" walks through the notebook). The
+# cell toolbar then stays as it was; the notebook and its MyST are unaffected. Tolerated only when
+# the stack names that function.
+CELL_TOOLBAR_ERROR = ("Cannot read properties of undefined (reading 'node')", "_markdownOverlapsToolbar")
+
+
+def unexpected(errors: list[str]) -> list[str]:
+    return [e for e in errors if not all(part in e for part in CELL_TOOLBAR_ERROR)]
+
+
 KERNEL_IDLE = """() => {
   const kernel = window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel;
   return kernel?.status === "idle";
@@ -125,7 +137,7 @@ def test_explorer_runs_live_in_the_frontend(frontend, offline_browser, chapter_c
             assert shown_values(root) == pytest.approx(np.round(weights[layer, head, 2], 2).tolist(), abs=0.0051)
             screenshot(page, f"jupyter-{frontend}-explorer")
 
-            assert console_errors == []
+            assert unexpected(console_errors) == []
             assert offsite == []
         finally:
             context.close()
@@ -179,6 +191,6 @@ def test_lab_renders_the_books_myst(offline_browser, chapter_copy):
             assert citations, "the chapter's citations are rendered as citation elements"
             assert {text.strip() for text in citations} <= keys
             screenshot(page, "jupyter-lab-myst")
-            assert console_errors == []
+            assert unexpected(console_errors) == []
         finally:
             context.close()

@@ -10,7 +10,9 @@
 - The bibliography is a list of list items: docutils marks each entry `doc-biblioentry`, a role
   that ARIA 1.3 deprecates and that may not sit in a `role="list"` (axe: aria-required-children).
 - No page loads fontawesome.js (1.5 MB): the theme's stylesheet already draws the same icons
-  from its web fonts, which a page fetches only when it shows an icon of that font.
+  from its web fonts, which a page fetches only when it shows an icon of that font. Those fonts
+  (156 and 118 kB) hold some 2,000 icons; the build keeps only the ones the site names and
+  declares the smaller fonts after the theme's (`_static/icon-fonts.css`), so they replace them.
 """
 
 import base64
@@ -98,6 +100,55 @@ BIBLIOGRAPHY_ENTRY = 'role="doc-biblioentry"'
 FONTAWESOME_SCRIPT = re.compile(r'[ \t]*<script defer src="[^"]*_static/scripts/fontawesome\.js[^"]*"></script>\n?')
 
 
+ICON_FONTS = {  # (family, weight) in the theme's @font-face rules -> its font file, without extension
+    ("Font Awesome 6 Free", 900): "fa-solid-900",
+    ("Font Awesome 6 Free", 400): "fa-regular-400",
+    ("Font Awesome 6 Brands", 400): "fa-brands-400",
+}
+ICON_RULE = re.compile(r'([^{}]+)\{content:"\\([0-9a-f]{3,5})"\}')
+
+
+def used_icon_codepoints(outdir: Path) -> set[int]:
+    """The private-use code points of every icon that a page, a script or a stylesheet can show."""
+    static = outdir / "_static"
+    sources = [*outdir.rglob("*.html"), *(p for p in static.rglob("*.js") if "mathjax" not in p.parts)]
+    names = set()
+    for source in sources:
+        names |= set(re.findall(r"\bfa-[a-z0-9-]+", source.read_text(encoding="utf-8", errors="replace")))
+    codepoints = set()
+    for stylesheet in (p for p in static.rglob("*.css") if "mathjax" not in p.parts):
+        css = stylesheet.read_text(encoding="utf-8")
+        for selectors, code in ICON_RULE.findall(css):
+            if names & set(re.findall(r"\.(fa-[a-z0-9-]+):before", selectors)):
+                codepoints.add(int(code, 16))
+        codepoints |= {ord(ch) for ch in css if 0xE000 <= ord(ch) <= 0xF8FF}  # icons in CSS variables
+    return codepoints
+
+
+def subset_icon_fonts(outdir: Path) -> None:
+    from fontTools import subset
+
+    webfonts = outdir / "_static" / "vendor" / "fontawesome" / "webfonts"
+    target = outdir / "_static" / "icon-fonts"
+    target.mkdir(exist_ok=True)
+    codepoints = sorted(used_icon_codepoints(outdir))
+    rules = []
+    for (family, weight), name in ICON_FONTS.items():
+        options = subset.Options()
+        options.flavor = "woff"  # zlib: fontTools writes woff2 only with the brotli package
+        font = subset.load_font(str(webfonts / f"{name}.ttf"), options)
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(unicodes=codepoints)
+        subsetter.subset(font)
+        subset.save_font(font, str(target / f"{name}.woff"), options)
+        rules.append(
+            f'@font-face {{ font-display: block; font-family: "{family}"; font-style: normal; '
+            f'font-weight: {weight}; src: url("icon-fonts/{name}.woff") format("woff"); }}'
+        )
+    header = "/* The theme's icon fonts cut to the icons this site uses (tools/sphinx/reader_site.py). */"
+    (outdir / "_static" / "icon-fonts.css").write_text("\n".join([header, *rules]) + "\n", encoding="utf-8")
+
+
 def finish_pages(app, exception):
     if exception is not None or app.builder.format != "html":
         return
@@ -113,6 +164,7 @@ def finish_pages(app, exception):
             page.write_text(cleaned, encoding="utf-8")
     for unused in (outdir / "_static" / "scripts").glob("fontawesome.js*"):
         unused.unlink()
+    subset_icon_fonts(outdir)
 
 
 def add_paths(app, config):
@@ -123,6 +175,7 @@ def add_paths(app, config):
 def setup(app):
     app.connect("config-inited", add_paths)
     app.add_css_file("reader.css")
+    app.add_css_file("icon-fonts.css")  # written when the build finishes
     app.add_js_file("reader.js", loading_method="defer")
     app.connect("build-finished", finish_pages)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
