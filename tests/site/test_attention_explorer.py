@@ -66,7 +66,7 @@ def embedded_models(text: str) -> list[dict]:
 def checkpoint_of(spec: dict) -> str | None:
     """The shipped checkpoint whose weights the embedded model carries (exactly), if any."""
     weights = decode_model(spec)
-    first_name, _ = spec["tensors"][0]
+    first_name, _, _ = spec["tensors"][0]
     for path in sorted(CHECKPOINTS.glob("*.pt")):
         saved = torch.load(path, weights_only=True, map_location="cpu")["state_dict"]
         first = saved.get(first_name)
@@ -477,3 +477,16 @@ def test_undecodable_payload_shows_an_error_line(open_offline_html, browser):
         assert root.locator(".attn-x-error").is_visible()
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("chapter", ["chapters/attention.html", "chapters/encoder_decoder.html"])
+def test_a_page_carries_the_runtime_and_each_tensor_once(open_page, chapter):
+    """Three explorers on the encoder-decoder page share one copy of the code and style, and the
+    encoder-only model built from the sorting model's weights adds none of its own."""
+    page, watcher = open_page(chapter)
+    page.locator(".attention-explorer[data-ready]").first.wait_for()
+    keys = page.eval_on_selector_all("[data-transformer-book]", "(all) => all.map((e) => e.dataset.transformerBook)")
+    assert len(keys) == len(set(keys))
+    assert sum(key.startswith("runtime-") for key in keys) == 1
+    assert page.locator(".attention-explorer[data-ready]").count() == page.locator(".transformer-book-root").count()
+    assert watcher.console_errors == [] and watcher.offsite_requests == []

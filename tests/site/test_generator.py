@@ -274,18 +274,48 @@ def test_in_jupyter_the_same_module_runs_the_kernels_model(open_generators):
     """The ES module anywidget loads, with the weights sent by the kernel in the widget's state."""
     model = random_model("sinusoidal", True, 6)
     widget = TextGenerator.from_model(model, tokenizer(), "if x", temperature=0, length=20)
-    state = {"spec": widget.spec, "prompt": widget.prompt, "settings": widget.settings, "hint": widget.hint}
+    state = {"prompt": widget.prompt, "settings": widget.settings, "hint": widget.hint}
+    kernel_answer = {"type": "spec", "spec": widget.spec}  # what widget._answer sends when the page asks
     assert "</script>" not in GENERATOR_ESM
     html = f"""<div id="root"></div><script id="esm" type="text/plain">{GENERATOR_ESM}</script>
     <script type="module">
       const source = document.getElementById("esm").textContent;
       const module = await import(URL.createObjectURL(new Blob([source], {{ type: "text/javascript" }})));
       const state = {json.dumps(state)};
-      const model = {{ get: (name) => state[name], set() {{}}, save_changes() {{}}, on() {{}}, off() {{}} }};
+      const listeners = new Set();
+      window.asked = [];
+      const model = {{
+        get: (name) => state[name], set() {{}}, save_changes() {{}},
+        on: (event, callback) => event === "msg:custom" && listeners.add(callback),
+        off: (event, callback) => listeners.delete(callback),
+        send: (content) => {{
+          window.asked.push(content);
+          setTimeout(() => listeners.forEach((callback) => callback({json.dumps(kernel_answer)})));
+        }},
+      }};
       module.default.render({{ model, el: document.getElementById("root") }});
     </script>"""
-    _, roots, problems = open_generators(html)
+    page, roots, problems = open_generators(html)
     run_and_wait(roots.first)
+    assert page.evaluate("window.asked") == [{"type": "spec"}]
     expected = generate(model, torch.tensor([tokenizer().encode("if x")]), 20)[0].tolist()
     assert continuation(roots.first) == tokenizer().decode(expected[len(tokenizer().encode("if x")) :])
     assert problems == []
+
+
+def test_the_gpt_chapter_writes_offline(open_page):
+    """The GPT chapter's page (built from its stored output) carries the book's GPT and continues a
+    prompt in the page, offline, as lib does."""
+    page, watcher = open_page("chapters/gpt.html")
+    root = page.locator(".text-generator[data-ready]").first
+    root.wait_for()
+    run_and_wait(root, "The function returns", Temperature=0, Tokens=30)
+    prompt = tokenizer().encode("The function returns")
+    expected = generate(book_gpt(), torch.tensor([prompt]), 30)[0, len(prompt) :]
+    assert continuation(root) == tokenizer().decode(expected)
+    sizes = page.eval_on_selector_all(
+        "script[type='application/octet-stream'], script.transformer-book-model",
+        "(all) => all.map((e) => e.textContent.length)",
+    )
+    assert sum(sizes) <= 2_000_000  # the model adds at most 2 MB to the page
+    assert watcher.console_errors == [] and watcher.offsite_requests == []
