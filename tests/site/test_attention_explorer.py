@@ -92,6 +92,8 @@ def shown_checkpoints() -> dict[str, dict]:
     }
     for notebook in sorted((ROOT / "chapters").glob("*.ipynb")):
         for spec in embedded_models(notebook.read_text()):
+            if spec["tokenize"] not in TOKENIZERS:
+                continue  # the text generator's model: tests/site/test_generator.py runs it
             name = checkpoint_of(spec)
             if name is not None:
                 shown[name] = spec
