@@ -18,6 +18,7 @@ from lib.widget import AttentionExplorer, static_html
 from lib.widget.explorer import (
     ESM_SOURCE,
     check_input,
+    length_warning,
     model_attention,
     model_payload,
     run_error,
@@ -386,13 +387,19 @@ def test_words_are_split_in_the_page_as_lib_splits_them(open_offline_html):
     model = DecoderOnlyTransformer(TransformerConfig(vocab_size=len(vocabulary), d_model=16, num_heads=2, max_len=12))
     html = explorer_html(model.eval(), "the mat", vocabulary, tokenize=WordTokenizer.split)
     _, root, _ = open_offline_html(html)
-    inputs = ["The cat's mat, ON the mat.", "it_is 42", "  the\tcat's\nsat  "]
+    inputs = ["The cat's mat, ON the mat.", "it_is 42", "  the\tcat's\nsat  ", "the\u2003cat's\x1csat\u3000on\x85mat"]
     assert_page_runs_like_pytorch(root, model, vocabulary, WordTokenizer.split, 32, inputs)
     run_in_page(root, "the dog")
     message = run_error(
         "the dog", ValueError("“dog” is not in the model's vocabulary; it knows " + " ".join(vocabulary.tokens[4:]))
     )
     assert root.locator(".attn-x-error").text_content() == message
+    for text in ("the 😀 mat", "the 👩‍👩‍👧 mat", "the cafÉ"):  # whole characters, lowercased as Python does
+        run_in_page(root, text)
+        with pytest.raises(ValueError) as problem:
+            check_input(WordTokenizer.split(text), vocabulary, model.config.max_len)
+        assert root.locator(".attn-x-error").text_content() == run_error(text, problem.value)
+        assert "�" not in root.locator(".attn-x-error").text_content()
 
 
 @functools.cache
@@ -492,3 +499,26 @@ def test_a_page_carries_the_runtime_and_each_tensor_once(open_page, chapter):
     assert sum(key.startswith("runtime-") for key in keys) == 1
     assert page.locator(".attention-explorer[data-ready]").count() == page.locator(".transformer-book-root").count()
     assert watcher.console_errors == [] and watcher.offsite_requests == []
+
+
+def test_the_page_suggests_known_words_and_warns_outside_the_trained_lengths(open_offline_html):
+    """A vocabulary too large to list: an unknown word gets similar known ones (as the kernel says);
+    an input longer than the model saw in training runs, with a warning naming the lengths."""
+    vocabulary = Vocabulary([f"word{i}" for i in range(50)] + ["help", "hello", "yellow"])
+    model = DecoderOnlyTransformer(TransformerConfig(vocab_size=len(vocabulary), d_model=16, num_heads=2, max_len=12))
+    model.training_recipe = {"window": 5}  # trained on 4 words at a time
+    html = explorer_html(model.eval(), "help hello", vocabulary, tokenize=WordTokenizer.split)
+    _, root, _ = open_offline_html(html)
+    assert "the model knows 53 words, such as word0, word1" in root.locator(".attn-x-hint").text_content()
+    assert "it was trained on 1–4 words" in root.locator(".attn-x-hint").text_content()
+    for text in ("helo", "xyzzy", "yelow hello"):
+        run_in_page(root, text)
+        with pytest.raises(ValueError) as problem:
+            check_input(WordTokenizer.split(text), vocabulary, 12)
+        assert root.locator(".attn-x-error").text_content() == run_error(text, problem.value)
+    assert root.locator(".attn-x-error").text_content().endswith("similar ones it knows: yellow")
+    run_in_page(root, "help hello yellow help hello")
+    assert root.locator(".attn-x-error").text_content() == ""
+    assert root.locator(".attn-x-warning").text_content() == length_warning(5, [1, 4], "words")
+    run_in_page(root, "help hello")
+    assert root.locator(".attn-x-warning").text_content() == ""
