@@ -6,7 +6,7 @@
 
 const SLICE_MS = 12; // longest stretch of work between two yields to the browser
 const ATTENTION_EVERY_MS = 1000; // how often the attention view follows the new tokens (a redraw takes a while)
-const PROMPT_PIECE = 16; // prompt tokens read per task
+const PROMPT_PIECE = 32; // prompt tokens read per task (about 20 ms of CPU for the book's GPT)
 const WARM_UP_ROUNDS = 6; // short runs after loading, so the engine compiles the forward pass before Run
 
 function numberField(label, value, { min, max, step }) {
