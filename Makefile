@@ -66,6 +66,7 @@ benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/explorer_redraw.py
 	$(BIN)/python benchmarks/browser_generate.py
 	$(BIN)/python benchmarks/kv_cache.py
+	$(BIN)/python benchmarks/hf_gpt2.py
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -5,6 +5,11 @@
 Each query takes a weighted average of the values; the weights say how well the query
 matches each key. `MultiHeadAttention` runs several such averages side by side on
 d_model / num_heads dimensions each and mixes the results with one more linear map.
+
+Grouped-query attention (Ainslie et al. 2023) lets several query heads share one key/value
+head: with `num_kv_heads` < `num_heads` the keys and values, and so the cache a decoder keeps
+of them, shrink by the factor num_heads / num_kv_heads. `num_kv_heads=1` is multi-query
+attention (Shazeer 2019).
 """
 
 import math
@@ -111,21 +116,36 @@ class MultiHeadAttention(nn.Module):
 
     The query, key and value projections are stored as one (3 d_model, d_model) matrix,
     laid out like `torch.nn.MultiheadAttention.in_proj_weight`, so self-attention needs one
-    matrix multiply for all three. Without `need_weights` the fast path calls
-    `torch.nn.functional.scaled_dot_product_attention`; with it, the explicit function above.
+    matrix multiply for all three. With `num_kv_heads` key/value heads the key and value parts
+    have num_kv_heads * head_dim rows each, and each serves num_heads / num_kv_heads query heads.
+    Without `need_weights` the fast path calls `torch.nn.functional.scaled_dot_product_attention`;
+    with it, the explicit function above.
     `rotary` (a `RotaryEmbedding`, for self-attention) rotates queries and keys by their positions.
     """
 
-    def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0, rotary: nn.Module | None = None):
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        rotary: nn.Module | None = None,
+        num_kv_heads: int | None = None,
+        bias: bool = True,
+    ):
         super().__init__()
         if d_model % num_heads != 0:
             raise ValueError(f"d_model ({d_model}) must be divisible by num_heads ({num_heads})")
+        num_kv_heads = num_kv_heads or num_heads
+        if num_heads % num_kv_heads != 0:
+            raise ValueError(f"num_heads ({num_heads}) must be divisible by num_kv_heads ({num_kv_heads})")
         self.d_model = d_model
         self.num_heads = num_heads
+        self.num_kv_heads = num_kv_heads
         self.head_dim = d_model // num_heads
+        self.kv_dim = num_kv_heads * self.head_dim  # width of the keys (and of the values)
         self.dropout = dropout
-        self.in_proj = nn.Linear(d_model, 3 * d_model)  # rows: [W_Q; W_K; W_V]
-        self.out_proj = nn.Linear(d_model, d_model)  # W_O
+        self.in_proj = nn.Linear(d_model, d_model + 2 * self.kv_dim, bias=bias)  # rows: [W_Q; W_K; W_V]
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)  # W_O
         self.rotary = rotary
 
     def forward(
@@ -160,7 +180,8 @@ class MultiHeadAttention(nn.Module):
             if self.rotary is not None:
                 q, k = self.rotary(q, offset), self.rotary(k, offset)
             if cache is not None:
-                k, v = cache.append(k, v)  # (batch, heads, offset + seq_q, head_dim)
+                k, v = cache.append(k, v)  # (batch, kv heads, offset + seq_q, head_dim)
+        k, v = self._share_kv_heads(k), self._share_kv_heads(v)  # (batch, heads, seq_k, head_dim)
         seq_k = k.size(2)
         if attn_mask is not None:
             check_attn_mask(attn_mask, seq_q, seq_k, batch, self.num_heads)
@@ -187,28 +208,35 @@ class MultiHeadAttention(nn.Module):
 
     def _project(self, query: Tensor, key_value: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
         if key_value is None:  # self-attention: one fused projection
-            q, k, v = self.in_proj(query).chunk(3, dim=-1)  # each (batch, seq, d_model)
+            q, k, v = self.in_proj(query).split([self.d_model, self.kv_dim, self.kv_dim], dim=-1)
         else:  # cross-attention: queries from one sequence, keys and values from another
-            weight_q, weight_kv = self.in_proj.weight.split([self.d_model, 2 * self.d_model])
-            bias_q, bias_kv = self.in_proj.bias.split([self.d_model, 2 * self.d_model])
-            q = F.linear(query, weight_q, bias_q)
-            k, v = F.linear(key_value, weight_kv, bias_kv).chunk(2, dim=-1)
+            q = self._project_rows(query, 0, self.d_model)
+            k, v = self._project_rows(key_value, self.d_model, self.d_model + 2 * self.kv_dim).chunk(2, dim=-1)
         return self._split_heads(q), self._split_heads(k), self._split_heads(v)
 
+    def _project_rows(self, x: Tensor, start: int, end: int) -> Tensor:
+        """x times the rows start:end of the fused projection (the query part, or the key and value parts)."""
+        bias = None if self.in_proj.bias is None else self.in_proj.bias[start:end]
+        return F.linear(x, self.in_proj.weight[start:end], bias)
+
     def _project_query(self, query: Tensor) -> Tensor:
-        q = F.linear(query, self.in_proj.weight[: self.d_model], self.in_proj.bias[: self.d_model])
-        return self._split_heads(q)  # (batch, heads, seq_q, head_dim)
+        return self._split_heads(self._project_rows(query, 0, self.d_model))  # (batch, heads, seq_q, head_dim)
 
     def memory_cache(self, memory: Tensor) -> KeyValueCache:
         """Cross-attention's keys and values for `memory` (batch, src, d_model), computed once for decoding."""
         self._check_inputs(memory, None)
-        weight_kv, bias_kv = self.in_proj.weight[self.d_model :], self.in_proj.bias[self.d_model :]
-        k, v = F.linear(memory, weight_kv, bias_kv).chunk(2, dim=-1)
+        k, v = self._project_rows(memory, self.d_model, self.d_model + 2 * self.kv_dim).chunk(2, dim=-1)
         return KeyValueCache(self._split_heads(k), self._split_heads(v), frozen=True)
 
     def _split_heads(self, x: Tensor) -> Tensor:
-        batch, seq, _ = x.shape
-        return x.view(batch, seq, self.num_heads, self.head_dim).transpose(1, 2)  # (batch, heads, seq, head_dim)
+        """(batch, seq, heads * head_dim) -> (batch, heads, seq, head_dim), for query or key/value heads."""
+        batch, seq, width = x.shape
+        return x.view(batch, seq, width // self.head_dim, self.head_dim).transpose(1, 2)
+
+    def _share_kv_heads(self, x: Tensor) -> Tensor:
+        """(batch, kv heads, seq, head_dim) -> (batch, heads, seq, head_dim): query head h reads kv head h // group."""
+        group = self.num_heads // self.num_kv_heads
+        return x if group == 1 else x.repeat_interleave(group, dim=1)
 
     @staticmethod
     def _fast_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout: float) -> Tensor:

@@ -7,8 +7,8 @@ Merges never cross the boundary of a pre-tokenized chunk (a word with its leadin
 one digit, a run of punctuation or of whitespace), so a token never spans two words.
 
 The ids: the special tokens first, then the 256 bytes, then one id per merge in the order
-learned. /work/status/BPE_SPEC.md (in the repository: the docstrings here) is the contract the
-page's JavaScript tokenizer follows, so both give the same ids for the same text.
+learned. The page's JavaScript tokenizer follows exactly these rules (chunk pattern, ids, merge
+order, the JSON form of `save`), so both give the same ids for the same text.
 """
 
 import heapq

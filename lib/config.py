@@ -6,6 +6,9 @@ from typing import Literal
 from lib.tokenizers import BOS_ID, EOS_ID, PAD_ID
 
 PositionalKind = Literal["sinusoidal", "learned", "rotary", "none"]
+ActivationKind = Literal["relu", "gelu", "gelu_tanh", "swiglu"]
+NormKind = Literal["layernorm", "rmsnorm"]
+InitKind = Literal["xavier", "normal"]
 
 
 @dataclass
@@ -13,7 +16,9 @@ class TransformerConfig:
     """Sizes and switches of a transformer; defaults are a small model that trains on a CPU.
 
     The base model of Vaswani et al. (2017) is `d_model=512, num_heads=8, d_ff=2048`,
-    six encoder and six decoder layers, dropout 0.1.
+    six encoder and six decoder layers, dropout 0.1. The fields after `tie_embeddings` are the
+    choices later models made differently (GPT-2, BERT, Llama: see lib/presets.py); their
+    defaults are the 2017 paper's, so a config that leaves them alone builds the original model.
     """
 
     vocab_size: int = 32  # source vocabulary (and target, unless target_vocab_size is set)
@@ -29,8 +34,25 @@ class TransformerConfig:
     norm_first: bool = False  # False: Post-LN (Vaswani 2017); True: Pre-LN (Xiong 2020)
     final_norm: bool | None = None  # LayerNorm after each stack; None means "if norm_first"
     tie_embeddings: bool = False  # share target embedding and output projection weights
+    share_embeddings: bool = False  # one matrix for source embedding, target embedding and output (section 3.4)
+    activation: ActivationKind = "relu"  # feed-forward nonlinearity; "swiglu" adds a gate (Shazeer 2020)
+    norm: NormKind = "layernorm"  # "rmsnorm": scale by the root mean square only (Zhang & Sennrich 2019)
+    norm_eps: float = 1e-5  # added to the variance inside every norm's square root
+    num_kv_heads: int | None = None  # key/value heads; None: one per query head; fewer: grouped-query
+    rotary_base: float = 10000.0  # rotary positions turn pair i by position * base^(-2i / head_dim)
+    scale_embeddings: bool = True  # multiply token embeddings by sqrt(d_model) (section 3.4)
+    attention_bias: bool = True  # biases of the query/key/value and output projections
+    feed_forward_bias: bool = True
+    output_bias: bool = True  # bias of the final projection to the vocabulary
+    num_token_types: int = 0  # learned segment embeddings added to the input (BERT's sentence A/B); 0: none
+    embedding_norm: bool = False  # a norm over the summed input embeddings (BERT)
+    head_transform: bool = False  # encoder-only head: linear, activation and norm before the vocabulary (BERT)
+    init: InitKind = "xavier"  # "xavier": uniform, as torch.nn.Transformer; "normal": N(0, init_std) (GPT-2)
+    init_std: float = 0.02
+    depth_scaled_init: bool = False  # residual output projections' init / sqrt(2 * layers) (GPT-2)
     # The special token ids: the one place models, batches, the loss and decoding read them from.
-    pad_id: int = PAD_ID
+    # pad_id None: the vocabulary has no padding token (GPT-2); pass padding masks instead.
+    pad_id: int | None = PAD_ID
     bos_id: int = BOS_ID
     eos_id: int = EOS_ID
 
@@ -49,14 +71,45 @@ class TransformerConfig:
             raise ValueError(f"unknown positional encoding {self.positional!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        self._check_variants()
+        self._check_special_ids()
+
+    def _check_variants(self) -> None:
+        choices = {
+            "activation": ("relu", "gelu", "gelu_tanh", "swiglu"),
+            "norm": ("layernorm", "rmsnorm"),
+            "init": ("xavier", "normal"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.num_kv_heads is not None and (self.num_kv_heads < 1 or self.num_heads % self.num_kv_heads != 0):
+            raise ValueError(
+                f"num_heads ({self.num_heads}) must be divisible by num_kv_heads ({self.num_kv_heads}): "
+                "each key/value head serves the same number of query heads"
+            )
+        for name in ("num_encoder_layers", "num_decoder_layers", "num_token_types"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("norm_eps", "init_std", "rotary_base"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.share_embeddings and self.target_vocab_size not in (None, self.vocab_size):
+            raise ValueError(
+                f"share_embeddings needs one vocabulary for source and target, got vocab_size {self.vocab_size} "
+                f"and target_vocab_size {self.target_vocab_size}"
+            )
+
+    def _check_special_ids(self) -> None:
         specials = {"pad_id": self.pad_id, "bos_id": self.bos_id, "eos_id": self.eos_id}
-        if len(set(specials.values())) != 3:
-            raise ValueError(f"pad_id, bos_id and eos_id must be three different ids, got {specials}")
+        if self.pad_id in (self.bos_id, self.eos_id):
+            raise ValueError(
+                f"pad_id must differ from bos_id and eos_id (padding is ignored, they are not), got {specials}"
+            )
+        vocabulary = min(self.vocab_size, self.output_vocab_size)
         for name, value in specials.items():
-            if not 0 <= value < min(self.vocab_size, self.output_vocab_size):
-                raise ValueError(
-                    f"{name} {value} is outside the vocabulary [0, {min(self.vocab_size, self.output_vocab_size)})"
-                )
+            if value is not None and not 0 <= value < vocabulary:
+                raise ValueError(f"{name} {value} is outside the vocabulary [0, {vocabulary})")
 
     @classmethod
     def tiny(cls, vocab_size: int, **overrides) -> "TransformerConfig":
@@ -73,6 +126,11 @@ class TransformerConfig:
     def head_dim(self) -> int:
         """Dimensions per head, d_k = d_model / num_heads."""
         return self.d_model // self.num_heads
+
+    @property
+    def kv_heads(self) -> int:
+        """Key/value heads: num_kv_heads, or one per query head."""
+        return self.num_kv_heads or self.num_heads
 
     @property
     def output_vocab_size(self) -> int:

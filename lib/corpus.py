@@ -5,7 +5,7 @@ about 65,000 words of careful technical English. We keep the paragraphs (about 3
 code examples and grammar rules (indented lines), tables and the underlined headings.
 
 `english_corpus()` adds the prose of the standard library's docstrings (read from its source
-files, never imported) for the GPT chapter: about three times more text, split by source so
+files, never imported) for the GPT chapter: over six times more prose, split by source so
 that validation paragraphs come from modules and topics the training text never saw.
 """
 

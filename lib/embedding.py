@@ -1,4 +1,8 @@
-"""Input embedding: a learned lookup table from token ids to vectors, scaled by sqrt(d_model)."""
+"""Input embedding: a learned lookup table from token ids to vectors, scaled by sqrt(d_model).
+
+The scale is the 2017 paper's; GPT-2, BERT and Llama leave their embeddings unscaled
+(`TransformerConfig.scale_embeddings=False`).
+"""
 
 import math
 
@@ -28,13 +32,15 @@ class TokenEmbedding(nn.Module):
     added to (section 3.4 of Vaswani et al. 2017).
     """
 
-    def __init__(self, vocab_size: int, d_model: int, padding_idx: int | None = None):
+    def __init__(self, vocab_size: int, d_model: int, padding_idx: int | None = None, scale: bool = True):
         super().__init__()
         self.vocab_size = vocab_size
         self.d_model = d_model
+        self.scale = math.sqrt(d_model) if scale else 1.0
         self.lookup = nn.Embedding(vocab_size, d_model, padding_idx=padding_idx)
 
     def forward(self, tokens: Tensor, name: str = "tokens") -> Tensor:
         """`name` is what an error message calls the input ("source", "target", ...)."""
         check_token_ids(tokens, self.vocab_size, name)
-        return self.lookup(tokens.long()) * math.sqrt(self.d_model)  # (batch, seq, d_model)
+        embedded = self.lookup(tokens.long())  # (batch, seq, d_model)
+        return embedded * self.scale if self.scale != 1.0 else embedded

@@ -49,6 +49,26 @@ class LabelledSnippets:
     def subset(self, indices: Tensor) -> "LabelledSnippets":
         return LabelledSnippets(self.tokens[indices], self.labels[indices])
 
+    def balanced_subset(self, count: int, seed: int) -> "LabelledSnippets":
+        """`count` examples drawn at random, the same number from every class.
+
+        A plain random draw of a few examples gives skewed classes (8 of 4 balanced classes can
+        miss one class entirely); a balanced draw keeps the class shares of a balanced test set,
+        so that fewer labels means less information, not a different class mix.
+        """
+        classes = int(self.labels.max()) + 1
+        if count % classes:
+            raise ValueError(f"a balanced subset needs a multiple of the {classes} classes, got {count}")
+        generator = torch.Generator().manual_seed(seed)
+        picks = []
+        for label in range(classes):
+            members = (self.labels == label).nonzero()[:, 0]
+            if len(members) < count // classes:
+                raise ValueError(f"class {label} has {len(members)} examples, fewer than {count // classes}")
+            picks.append(members[torch.randperm(len(members), generator=generator)[: count // classes]])
+        order = torch.randperm(count, generator=generator)
+        return self.subset(torch.cat(picks)[order])
+
 
 def make_next_word_task(
     paragraphs: list[str],

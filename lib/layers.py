@@ -4,28 +4,84 @@ Each sub-layer (attention or feed-forward) sits inside a residual connection wit
 LayerNorm. Post-LN (Vaswani et al. 2017) normalizes after adding the residual:
 `x = norm(x + sublayer(x))`. Pre-LN (Xiong et al. 2020) normalizes the sub-layer's input:
 `x = x + sublayer(norm(x))`, which keeps gradients well-behaved without a long warm-up.
+
+Later models changed the pieces, not the plan: GPT-2 and BERT use GELU in the feed-forward
+network, Llama a gated one (SwiGLU), RMSNorm, and fewer key/value heads than query heads.
+Each layer asks the config for its pieces (`make_norm`, `make_feed_forward`, `make_attention`),
+so one `EncoderLayer` and one `DecoderLayer` serve every variant.
 """
 
 from dataclasses import dataclass, field
+from functools import partial
 
 from torch import Tensor, nn
 
 from lib.attention import KeyValueCache, MultiHeadAttention
 from lib.config import TransformerConfig
 from lib.dropout import Dropout
+from lib.norms import make_norm
+
+# The nonlinearity between the feed-forward network's two layers. GELU is x * P(Z <= x) for a
+# standard normal Z (Hendrycks & Gimpel 2016); "gelu_tanh" is its tanh approximation, GPT-2's.
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "gelu_tanh": partial(nn.GELU, approximate="tanh"),
+    "swiglu": nn.SiLU,  # the gate's nonlinearity, SiLU(x) = x * sigmoid(x)
+}
 
 
 class FeedForward(nn.Module):
     """The position-wise network: the same two-layer MLP applied to every token on its own."""
 
-    def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0):
+    def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu", bias: bool = True):
         super().__init__()
-        self.linear1 = nn.Linear(d_model, d_ff)
-        self.linear2 = nn.Linear(d_ff, d_model)
+        self.linear1 = nn.Linear(d_model, d_ff, bias=bias)
+        self.activation = ACTIVATIONS[activation]()
+        self.linear2 = nn.Linear(d_ff, d_model, bias=bias)
         self.dropout = Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.linear2(self.dropout(self.linear1(x).relu()))  # (batch, seq, d_model)
+        return self.linear2(self.dropout(self.activation(self.linear1(x))))  # (batch, seq, d_model)
+
+
+class GatedFeedForward(nn.Module):
+    """SwiGLU (Shazeer 2020): linear2(SiLU(gate(x)) * linear1(x)), as in Llama.
+
+    A second projection, the gate, decides per hidden unit how much of linear1's output passes.
+    With three matrices instead of two, models pick d_ff about 2/3 as wide to keep the size.
+    """
+
+    def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, bias: bool = True):
+        super().__init__()
+        self.gate = nn.Linear(d_model, d_ff, bias=bias)
+        self.linear1 = nn.Linear(d_model, d_ff, bias=bias)
+        self.activation = nn.SiLU()
+        self.linear2 = nn.Linear(d_ff, d_model, bias=bias)
+        self.dropout = Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        hidden = self.activation(self.gate(x)) * self.linear1(x)  # (batch, seq, d_ff)
+        return self.linear2(self.dropout(hidden))  # (batch, seq, d_model)
+
+
+def make_feed_forward(config: TransformerConfig) -> nn.Module:
+    """The feed-forward network the config names: plain (ReLU, GELU) or gated (SwiGLU)."""
+    if config.activation == "swiglu":
+        return GatedFeedForward(config.d_model, config.d_ff, config.dropout, config.feed_forward_bias)
+    return FeedForward(config.d_model, config.d_ff, config.dropout, config.activation, config.feed_forward_bias)
+
+
+def make_attention(config: TransformerConfig, rotary: nn.Module | None = None) -> MultiHeadAttention:
+    """Multi-head attention with the config's key/value heads and biases; `rotary` for self-attention."""
+    return MultiHeadAttention(
+        config.d_model,
+        config.num_heads,
+        config.dropout,
+        rotary,
+        num_kv_heads=config.num_kv_heads,
+        bias=config.attention_bias,
+    )
 
 
 class EncoderLayer(nn.Module):
@@ -39,10 +95,10 @@ class EncoderLayer(nn.Module):
         super().__init__()
         self.norm_first = config.norm_first
         self.causal = causal
-        self.self_attn = MultiHeadAttention(config.d_model, config.num_heads, config.dropout, rotary)
-        self.feed_forward = FeedForward(config.d_model, config.d_ff, config.dropout)
-        self.norm1 = nn.LayerNorm(config.d_model)
-        self.norm2 = nn.LayerNorm(config.d_model)
+        self.self_attn = make_attention(config, rotary)
+        self.feed_forward = make_feed_forward(config)
+        self.norm1 = make_norm(config)
+        self.norm2 = make_norm(config)
         self.dropout1 = Dropout(config.dropout)
         self.dropout2 = Dropout(config.dropout)
 
@@ -72,6 +128,10 @@ class EncoderLayer(nn.Module):
         )
         return self.dropout1(out), weights
 
+    def residual_outputs(self) -> list[nn.Linear]:
+        """The projections whose outputs are added to the residual stream (for depth-scaled init)."""
+        return [self.self_attn.out_proj, self.feed_forward.linear2]
+
     def _feed_forward_block(self, x: Tensor) -> Tensor:
         return self.dropout2(self.feed_forward(x))
 
@@ -93,12 +153,12 @@ class DecoderLayer(nn.Module):
     def __init__(self, config: TransformerConfig, rotary: nn.Module | None = None):
         super().__init__()
         self.norm_first = config.norm_first
-        self.self_attn = MultiHeadAttention(config.d_model, config.num_heads, config.dropout, rotary)
-        self.cross_attn = MultiHeadAttention(config.d_model, config.num_heads, config.dropout)
-        self.feed_forward = FeedForward(config.d_model, config.d_ff, config.dropout)
-        self.norm1 = nn.LayerNorm(config.d_model)
-        self.norm2 = nn.LayerNorm(config.d_model)
-        self.norm3 = nn.LayerNorm(config.d_model)
+        self.self_attn = make_attention(config, rotary)
+        self.cross_attn = make_attention(config)
+        self.feed_forward = make_feed_forward(config)
+        self.norm1 = make_norm(config)
+        self.norm2 = make_norm(config)
+        self.norm3 = make_norm(config)
         self.dropout1 = Dropout(config.dropout)
         self.dropout2 = Dropout(config.dropout)
         self.dropout3 = Dropout(config.dropout)
@@ -165,9 +225,13 @@ class DecoderLayer(nn.Module):
     def _feed_forward_block(self, y: Tensor) -> Tensor:
         return self.dropout3(self.feed_forward(y))
 
+    def residual_outputs(self) -> list[nn.Linear]:
+        """The projections whose outputs are added to the residual stream (for depth-scaled init)."""
+        return [self.self_attn.out_proj, self.cross_attn.out_proj, self.feed_forward.linear2]
+
 
 class SelfAttentionStack(nn.Module):
-    """Encoder-shaped layers in turn, then a final LayerNorm when the config asks for one.
+    """Encoder-shaped layers in turn, then a final norm when the config asks for one.
 
     Bidirectional (`causal=False`) it is the encoder; causal it is the stack of a decoder-only
     model, and then `caches` (one per layer) can hold earlier steps while generating.
@@ -176,7 +240,7 @@ class SelfAttentionStack(nn.Module):
     def __init__(self, config: TransformerConfig, num_layers: int, causal: bool, rotary: nn.Module | None = None):
         super().__init__()
         self.layers = nn.ModuleList(EncoderLayer(config, causal=causal, rotary=rotary) for _ in range(num_layers))
-        self.norm = nn.LayerNorm(config.d_model) if config.use_final_norm else nn.Identity()
+        self.norm = make_norm(config) if config.use_final_norm else nn.Identity()
 
     def forward(
         self,
@@ -210,12 +274,12 @@ class CausalStack(SelfAttentionStack):
 
 
 class Decoder(nn.Module):
-    """A stack of decoder layers, with a final LayerNorm when the config asks for one."""
+    """A stack of decoder layers, with a final norm when the config asks for one."""
 
     def __init__(self, config: TransformerConfig, num_layers: int, rotary: nn.Module | None = None):
         super().__init__()
         self.layers = nn.ModuleList(DecoderLayer(config, rotary=rotary) for _ in range(num_layers))
-        self.norm = nn.LayerNorm(config.d_model) if config.use_final_norm else nn.Identity()
+        self.norm = make_norm(config) if config.use_final_norm else nn.Identity()
 
     def forward(
         self,

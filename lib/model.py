@@ -9,6 +9,7 @@ All three share one shape of API: `forward` returns logits, `forward_with_attent
 which decode one token at a time with a key/value cache (see lib/decoding.py).
 """
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -17,10 +18,11 @@ from torch import Tensor, nn
 from lib.attention import KeyValueCache
 from lib.config import TransformerConfig
 from lib.dropout import Dropout
-from lib.embedding import TokenEmbedding
-from lib.layers import CausalStack, Decoder, DecoderLayerCache, Encoder
-from lib.masks import padding_mask
-from lib.positional import RotaryEmbedding, additive_positional
+from lib.embedding import TokenEmbedding, check_token_ids
+from lib.layers import ACTIVATIONS, CausalStack, Decoder, DecoderLayerCache, Encoder, SelfAttentionStack
+from lib.masks import check_mask_values, padding_mask
+from lib.norms import make_norm
+from lib.positional import Offset, RotaryEmbedding, additive_positional
 
 
 @dataclass
@@ -33,36 +35,103 @@ class AttentionMaps:
 
 
 class InputLayer(nn.Module):
-    """Token ids (batch, seq) -> embedding x sqrt(d_model) + positions, then dropout."""
+    """Token ids (batch, seq) -> embedding (x sqrt(d_model) if the config scales) + positions, then dropout.
+
+    BERT adds a third embedding, of each token's segment (`token_types`: 0 for sentence A, 1 for B),
+    and normalizes the sum (`embedding_norm`); both exist only when the config asks for them.
+    """
 
     def __init__(self, vocab_size: int, config: TransformerConfig):
         super().__init__()
-        self.token_embedding = TokenEmbedding(vocab_size, config.d_model)
+        self.token_embedding = TokenEmbedding(vocab_size, config.d_model, scale=config.scale_embeddings)
         self.positions = additive_positional(config.positional, config.d_model, config.max_len)
+        self.token_types = nn.Embedding(config.num_token_types, config.d_model) if config.num_token_types else None
+        self.norm = make_norm(config) if config.embedding_norm else nn.Identity()
         self.dropout = Dropout(config.dropout)
 
-    def forward(self, tokens: Tensor, name: str = "tokens", offset: int = 0) -> Tensor:
+    def forward(
+        self, tokens: Tensor, name: str = "tokens", offset: Offset = 0, token_types: Tensor | None = None
+    ) -> Tensor:
         """`offset` is the position of the first token (> 0 when decoding one step at a time)."""
         embedded = self.token_embedding(tokens, name)  # checks the ids first
-        return self.dropout(self.positions(embedded, offset))  # (batch, seq, d_model)
+        x = self.positions(embedded, offset)  # (batch, seq, d_model)
+        if self.token_types is not None:
+            x = x + self.token_types(self._segments(tokens, token_types))
+        elif token_types is not None:
+            raise ValueError("token_types were given but the config has num_token_types=0")
+        return self.dropout(self.norm(x))
+
+    def _segments(self, tokens: Tensor, token_types: Tensor | None) -> Tensor:
+        """The segment ids (batch, seq), all 0 when none are given."""
+        if token_types is None:
+            return torch.zeros_like(tokens, dtype=torch.long)
+        check_token_ids(token_types, self.token_types.num_embeddings, "token_types")
+        if token_types.shape != tokens.shape:
+            raise ValueError(f"token_types has shape {tuple(token_types.shape)}, tokens {tuple(tokens.shape)}")
+        return token_types.long()
 
 
 def make_rotary(config: TransformerConfig) -> RotaryEmbedding | None:
     """One rotary module per model, handed to every self-attention (it holds no weights)."""
-    return RotaryEmbedding(config.head_dim, config.max_len) if config.positional == "rotary" else None
+    if config.positional != "rotary":
+        return None
+    return RotaryEmbedding(config.head_dim, config.max_len, config.rotary_base)
 
 
-def padding_or_none(tokens: Tensor, pad_id: int) -> Tensor | None:
+def padding_or_none(tokens: Tensor, pad_id: int | None) -> Tensor | None:
     """The padding mask, or None when nothing is padded (which lets attention take its fastest path)."""
+    if pad_id is None:
+        return None
     mask = padding_mask(tokens, pad_id)
     return mask if mask.any() else None
 
 
-def init_weights(model: nn.Module) -> None:
-    """Xavier-uniform for every matrix, as torch.nn.Transformer does."""
-    for parameter in model.parameters():
-        if parameter.dim() > 1:
-            nn.init.xavier_uniform_(parameter)
+def given_or_pad_id_padding(tokens: Tensor, mask: Tensor | None, pad_id: int | None) -> Tensor:
+    """(batch, seq) bool, True at padding: the caller's `padding_mask`, else where tokens == pad_id."""
+    if mask is None:
+        return torch.zeros_like(tokens, dtype=torch.bool) if pad_id is None else padding_mask(tokens, pad_id)
+    check_mask_values(mask, "padding_mask")
+    if mask.dtype != torch.bool:
+        raise TypeError(f"padding_mask must be bool (True at padding), got {mask.dtype}")
+    if mask.shape != tokens.shape:
+        raise ValueError(f"padding_mask has shape {tuple(mask.shape)} but the tokens {tuple(tokens.shape)}")
+    return mask
+
+
+def start_offsets(padding: Tensor) -> Offset:
+    """Each row's first position: 0, or -k for a row that begins with k padding tokens (left padding).
+
+    So a left-padded row's first real token stands at position 0, as it would alone. An int
+    when no row begins with padding, which keeps the common case as fast as before.
+    """
+    leading = padding.long().cumprod(dim=1).sum(dim=1)  # (batch,) padding tokens before the first real one
+    return 0 if not leading.any() else -leading
+
+
+def init_weights(model: nn.Module, config: TransformerConfig) -> None:
+    """Xavier-uniform for every matrix, as torch.nn.Transformer does, or N(0, init_std) (GPT-2).
+
+    With `depth_scaled_init`, the projections that write into the residual stream start
+    smaller by 1/sqrt(2 * layers) (GPT-2): each of a stack's 2 * layers residual branches adds
+    to the same sum, and this keeps that sum's variance from growing with depth.
+    """
+    if config.init == "xavier":
+        for parameter in model.parameters():
+            if parameter.dim() > 1:
+                nn.init.xavier_uniform_(parameter)
+    else:
+        for module in model.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(module.weight, std=config.init_std)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                nn.init.zeros_(module.bias)
+    if config.depth_scaled_init:
+        for stack in model.modules():
+            if isinstance(stack, (SelfAttentionStack, Decoder)) and len(stack.layers):
+                with torch.no_grad():
+                    for layer in stack.layers:
+                        for projection in layer.residual_outputs():
+                            projection.weight.mul_(1 / math.sqrt(2 * len(stack.layers)))
 
 
 def check_next_tokens(tokens: Tensor, batch: int) -> None:
@@ -103,23 +172,25 @@ class DecoderOnlyDecodingState:
     caches: list[KeyValueCache]
     batch_size: int
     length: int = 0
-    padding: Tensor | None = None  # (batch, length), True where a token read so far was <pad>
+    padding: Tensor | None = None  # (batch, length), True where a token read so far was padding
+    start: Offset = 0  # each row's first position: -k after k tokens of left padding
 
     def select(self, rows: Tensor) -> "DecoderOnlyDecodingState":
         caches = [cache.select(rows) for cache in self.caches]
-        return DecoderOnlyDecodingState(caches, rows.numel(), self.length, select_rows(self.padding, rows))
+        start = self.start if isinstance(self.start, int) else self.start.index_select(0, rows)
+        return DecoderOnlyDecodingState(caches, rows.numel(), self.length, select_rows(self.padding, rows), start)
 
 
 def select_rows(tensor: Tensor | None, rows: Tensor) -> Tensor | None:
     return None if tensor is None else tensor.index_select(0, rows)
 
 
-def grow_padding(padding: Tensor | None, new_tokens: Tensor, pad_id: int) -> Tensor:
+def grow_padding(padding: Tensor | None, new_tokens: Tensor, pad_id: int | None) -> Tensor:
     """The padding mask of every token read so far, (batch, length + new), from the old one and new_tokens (batch, new).
 
     A cached step must mask a <pad> it reads exactly as the full decoder masks one in its prefix.
     """
-    new = new_tokens == pad_id
+    new = torch.zeros_like(new_tokens, dtype=torch.bool) if pad_id is None else new_tokens == pad_id
     return new if padding is None else torch.cat([padding, new], dim=1)
 
 
@@ -140,9 +211,12 @@ class Transformer(nn.Module):
         self.rotary = make_rotary(config)
         self.encoder = Encoder(config, config.num_encoder_layers, rotary=self.rotary)
         self.decoder = Decoder(config, config.num_decoder_layers, rotary=self.rotary)
-        self.generator = nn.Linear(config.d_model, config.output_vocab_size)
-        init_weights(self)
-        if config.tie_embeddings:
+        self.generator = nn.Linear(config.d_model, config.output_vocab_size, bias=config.output_bias)
+        init_weights(self, config)
+        if config.share_embeddings:  # section 3.4: one matrix for both embeddings and the output
+            self.target_input.token_embedding.lookup.weight = self.source_input.token_embedding.lookup.weight
+            self.generator.weight = self.source_input.token_embedding.lookup.weight
+        elif config.tie_embeddings:
             self.generator.weight = self.target_input.token_embedding.lookup.weight
 
     def encode(self, source: Tensor, need_weights: bool = False) -> tuple[Tensor, Tensor | None, list[Tensor]]:
@@ -218,33 +292,45 @@ class DecoderOnlyTransformer(nn.Module):
         self.input = InputLayer(config.vocab_size, config)
         self.rotary = make_rotary(config)
         self.layers = CausalStack(config, config.num_decoder_layers, rotary=self.rotary)
-        self.generator = nn.Linear(config.d_model, config.vocab_size)
-        init_weights(self)
-        if config.tie_embeddings:
+        self.generator = nn.Linear(config.d_model, config.vocab_size, bias=config.output_bias)
+        init_weights(self, config)
+        if config.tie_embeddings or config.share_embeddings:
             self.generator.weight = self.input.token_embedding.lookup.weight
 
-    def forward(self, tokens: Tensor) -> Tensor:
-        """tokens (batch, seq) -> logits (batch, seq, vocab); position t sees tokens 0..t only."""
-        return self._run(tokens, need_weights=False)[0]
+    def forward(self, tokens: Tensor, padding_mask: Tensor | None = None) -> Tensor:
+        """tokens (batch, seq) -> logits (batch, seq, vocab); position t sees tokens 0..t only.
 
-    def forward_with_attention(self, tokens: Tensor) -> tuple[Tensor, AttentionMaps]:
+        `padding_mask` (batch, seq), True at padding, says which tokens no position may attend to;
+        without it, the tokens equal to config.pad_id are the padding. A row that begins with
+        padding (left padding) has its positions counted from its first real token.
+        """
+        return self._run(tokens, padding_mask, need_weights=False)[0]
+
+    def forward_with_attention(
+        self, tokens: Tensor, padding_mask: Tensor | None = None
+    ) -> tuple[Tensor, AttentionMaps]:
         """The same logits as `forward`, plus every layer's (causal) self-attention weights."""
-        logits, weights = self._run(tokens, need_weights=True)
+        logits, weights = self._run(tokens, padding_mask, need_weights=True)
         return logits, AttentionMaps(decoder_self=weights)
 
-    def _run(self, tokens: Tensor, need_weights: bool) -> tuple[Tensor, list[Tensor]]:
-        x = self.input(tokens)
-        padding = padding_or_none(tokens, self.config.pad_id)
-        x, weights = self.layers(x, padding_mask=padding, need_weights=need_weights)
+    def _run(self, tokens: Tensor, padding_mask: Tensor | None, need_weights: bool) -> tuple[Tensor, list[Tensor]]:
+        padding = given_or_pad_id_padding(tokens, padding_mask, self.config.pad_id)
+        x = self.input(tokens, offset=start_offsets(padding))
+        x, weights = self.layers(x, padding_mask=any_or_none(padding), need_weights=need_weights)
         return self.generator(x), weights
 
-    def start_decoding(self, prefix: Tensor) -> DecoderOnlyDecodingState:
-        """Read `prefix` (batch, n), n >= 0, into a fresh key/value cache; `decode_next` continues from there."""
+    def start_decoding(self, prefix: Tensor, padding_mask: Tensor | None = None) -> DecoderOnlyDecodingState:
+        """Read `prefix` (batch, n), n >= 0, into a fresh key/value cache; `decode_next` continues from there.
+
+        `padding_mask` (batch, n) marks the prefix's padding, as in `forward`.
+        """
         state = DecoderOnlyDecodingState([KeyValueCache() for _ in self.layers.layers], prefix.size(0))
         if prefix.dim() == 2 and prefix.size(1) == 0:
             return state
-        x = self.input(prefix, "prefix")  # checks the ids
-        state.padding = grow_padding(None, prefix, self.config.pad_id)
+        check_token_ids(prefix, self.config.vocab_size, "prefix")
+        state.padding = given_or_pad_id_padding(prefix, padding_mask, self.config.pad_id)
+        state.start = start_offsets(state.padding)
+        x = self.input(prefix, "prefix", offset=state.start)
         self.layers(x, padding_mask=any_or_none(state.padding), caches=state.caches)
         state.length = prefix.size(1)
         return state
@@ -252,7 +338,7 @@ class DecoderOnlyTransformer(nn.Module):
     def decode_next(self, state: DecoderOnlyDecodingState, tokens: Tensor) -> Tensor:
         """tokens (batch,): each row's latest token -> logits (batch, vocab) for the one after it."""
         check_next_tokens(tokens, state.batch_size)
-        x = self.input(tokens[:, None], "tokens", offset=state.length)  # (batch, 1, d_model)
+        x = self.input(tokens[:, None], "tokens", offset=state.length + state.start)  # (batch, 1, d_model)
         state.padding = grow_padding(state.padding, tokens[:, None], self.config.pad_id)
         x, _ = self.layers(x, padding_mask=any_or_none(state.padding), caches=state.caches)
         state.length += 1
@@ -266,29 +352,65 @@ class EncoderOnlyTransformer(nn.Module):
 
     def __init__(self, config: TransformerConfig):
         super().__init__()
-        if config.tie_embeddings:
-            raise ValueError("the encoder-only model has no output embedding to tie: set tie_embeddings=False")
+        if (config.tie_embeddings or config.share_embeddings) and config.output_vocab_size != config.vocab_size:
+            raise ValueError(
+                f"tie_embeddings needs the output vocabulary to be the input's, got target_vocab_size "
+                f"{config.output_vocab_size} and vocab_size {config.vocab_size}"
+            )
         self.config = config
         self.input = InputLayer(config.vocab_size, config)
         self.rotary = make_rotary(config)
         self.layers = Encoder(config, config.num_encoder_layers, rotary=self.rotary)
-        self.head = nn.Linear(config.d_model, config.output_vocab_size)
-        init_weights(self)
+        self.head_transform = HeadTransform(config) if config.head_transform else nn.Identity()
+        self.head = nn.Linear(config.d_model, config.output_vocab_size, bias=config.output_bias)
+        init_weights(self, config)
+        if config.tie_embeddings or config.share_embeddings:  # BERT's masked-LM head reuses the embedding
+            self.head.weight = self.input.token_embedding.lookup.weight
 
-    def forward(self, tokens: Tensor) -> Tensor:
-        """tokens (batch, seq) -> logits (batch, seq, output vocab)."""
-        return self._run(tokens, need_weights=False)[0]
+    def forward(self, tokens: Tensor, padding_mask: Tensor | None = None, token_types: Tensor | None = None) -> Tensor:
+        """tokens (batch, seq) -> logits (batch, seq, output vocab).
 
-    def forward_with_attention(self, tokens: Tensor) -> tuple[Tensor, AttentionMaps]:
+        `padding_mask` (batch, seq), True at padding (default: where tokens == config.pad_id);
+        `token_types` (batch, seq), each token's segment, for a config with num_token_types.
+        """
+        return self._run(tokens, padding_mask, token_types, need_weights=False)[0]
+
+    def forward_with_attention(
+        self, tokens: Tensor, padding_mask: Tensor | None = None, token_types: Tensor | None = None
+    ) -> tuple[Tensor, AttentionMaps]:
         """The same logits as `forward`, plus every layer's self-attention weights."""
-        logits, weights = self._run(tokens, need_weights=True)
+        logits, weights = self._run(tokens, padding_mask, token_types, need_weights=True)
         return logits, AttentionMaps(encoder_self=weights)
 
-    def _run(self, tokens: Tensor, need_weights: bool) -> tuple[Tensor, list[Tensor]]:
-        x = self.input(tokens)
-        padding = padding_or_none(tokens, self.config.pad_id)
-        x, weights = self.layers(x, padding_mask=padding, need_weights=need_weights)
-        return self.head(x), weights
+    def encode(self, tokens: Tensor, padding_mask: Tensor | None = None, token_types: Tensor | None = None) -> Tensor:
+        """The last layer's hidden states (batch, seq, d_model), before the head."""
+        return self._hidden(tokens, padding_mask, token_types, need_weights=False)[0]
+
+    def _run(
+        self, tokens: Tensor, padding_mask: Tensor | None, token_types: Tensor | None, need_weights: bool
+    ) -> tuple[Tensor, list[Tensor]]:
+        x, weights = self._hidden(tokens, padding_mask, token_types, need_weights)
+        return self.head(self.head_transform(x)), weights
+
+    def _hidden(
+        self, tokens: Tensor, padding_mask: Tensor | None, token_types: Tensor | None, need_weights: bool
+    ) -> tuple[Tensor, list[Tensor]]:
+        padding = given_or_pad_id_padding(tokens, padding_mask, self.config.pad_id)
+        x = self.input(tokens, token_types=token_types)
+        return self.layers(x, padding_mask=any_or_none(padding), need_weights=need_weights)
+
+
+class HeadTransform(nn.Module):
+    """BERT's masked-LM head starts with one more linear map, the activation and a norm, per token."""
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.d_model, config.d_model)
+        self.activation = ACTIVATIONS[config.activation]()
+        self.norm = make_norm(config)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.norm(self.activation(self.dense(x)))  # (batch, seq, d_model)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -9,6 +9,24 @@ import math
 import torch
 from torch import Tensor, nn
 
+# Where a sequence starts: one int for every row (0, or the tokens already cached), or a (batch,)
+# tensor when rows differ. A row that begins with k padding tokens starts at -k, so its first
+# real token stands at position 0 however much padding the batch gave it (left padding).
+Offset = int | Tensor
+
+
+def position_ids(offset: Offset, seq: int, device: torch.device) -> Tensor:
+    """(seq,) positions offset, offset + 1, ...; (batch, seq) for per-row offsets (padding clamped to 0)."""
+    steps = torch.arange(seq, device=device)
+    if isinstance(offset, int):
+        return steps + offset
+    return (offset[:, None] + steps).clamp(min=0)
+
+
+def last_position(offset: Offset, seq: int) -> int:
+    """The number of positions the longest row needs."""
+    return (offset if isinstance(offset, int) else int(offset.max())) + seq
+
 
 def check_length(seq_len: int, max_len: int) -> None:
     """`seq_len` counts every position so far: during cached decoding, the earlier steps too."""
@@ -40,10 +58,12 @@ class SinusoidalPositionalEncoding(nn.Module):
         self.max_len = max_len
         self.register_buffer("table", sinusoidal_table(max_len, d_model), persistent=False)
 
-    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
+    def forward(self, x: Tensor, offset: Offset = 0) -> Tensor:
         """x (batch, seq, d_model) holds positions offset, offset + 1, ... (offset > 0 when decoding step by step)."""
-        check_length(offset + x.size(1), self.max_len)
-        return x + self.table[offset : offset + x.size(1)]
+        check_length(last_position(offset, x.size(1)), self.max_len)
+        if isinstance(offset, int):
+            return x + self.table[offset : offset + x.size(1)]
+        return x + self.table[position_ids(offset, x.size(1), x.device)]  # table rows (batch, seq, d_model)
 
 
 class LearnedPositionalEmbedding(nn.Module):
@@ -55,10 +75,9 @@ class LearnedPositionalEmbedding(nn.Module):
         self.lookup = nn.Embedding(max_len, d_model)
         nn.init.normal_(self.lookup.weight, std=0.02)  # for use on its own; lib's models re-init every matrix (Xavier)
 
-    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        check_length(offset + x.size(1), self.max_len)
-        positions = torch.arange(offset, offset + x.size(1), device=x.device)
-        return x + self.lookup(positions)
+    def forward(self, x: Tensor, offset: Offset = 0) -> Tensor:
+        check_length(last_position(offset, x.size(1)), self.max_len)
+        return x + self.lookup(position_ids(offset, x.size(1), x.device))
 
 
 class RotaryEmbedding(nn.Module):
@@ -75,14 +94,18 @@ class RotaryEmbedding(nn.Module):
         self.max_len = max_len
         theta = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)  # (head_dim / 2,)
         angles = torch.arange(max_len, dtype=torch.float64)[:, None] * theta  # (max_len, head_dim / 2)
-        self.register_buffer("cos", torch.cos(angles).float(), persistent=False)
-        self.register_buffer("sin", torch.sin(angles).float(), persistent=False)
+        # Kept in float64 and rounded to the input's dtype when used, so a float64 model gets exact angles.
+        self.register_buffer("cos", torch.cos(angles), persistent=False)
+        self.register_buffer("sin", torch.sin(angles), persistent=False)
 
-    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        """x (..., seq, head_dim) holds positions offset, offset + 1, ..."""
+    def forward(self, x: Tensor, offset: Offset = 0) -> Tensor:
+        """x (batch, heads, seq, head_dim) holds positions offset, offset + 1, ... (offset (batch,) per row)."""
         seq = x.size(-2)
-        check_length(offset + seq, self.max_len)
-        cos, sin = self.cos[offset : offset + seq].to(x.dtype), self.sin[offset : offset + seq].to(x.dtype)
+        check_length(last_position(offset, seq), self.max_len)
+        positions = position_ids(offset, seq, x.device)
+        if positions.dim() == 2:
+            positions = positions[:, None]  # (batch, 1, seq): the same for every head
+        cos, sin = self.cos[positions].to(x.dtype), self.sin[positions].to(x.dtype)
         even, odd = x[..., 0::2], x[..., 1::2]  # (..., seq, head_dim / 2)
         rotated_even = even * cos - odd * sin
         rotated_odd = even * sin + odd * cos
@@ -105,6 +128,6 @@ class LengthCheck(nn.Module):
         super().__init__()
         self.max_len = max_len
 
-    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        check_length(offset + x.size(1), self.max_len)
+    def forward(self, x: Tensor, offset: Offset = 0) -> Tensor:
+        check_length(last_position(offset, x.size(1)), self.max_len)
         return x

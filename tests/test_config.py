@@ -43,11 +43,11 @@ def test_tiny_preset_accepts_every_override_including_post_ln():
 @pytest.mark.parametrize(
     "settings, message",
     [
-        (dict(pad_id=1), "three different ids"),
+        (dict(pad_id=1), "pad_id must differ from bos_id and eos_id"),
         (dict(eos_id=40, vocab_size=32), "eos_id 40 is outside the vocabulary \\[0, 32\\)"),
         (dict(bos_id=-1), "bos_id -1 is outside"),
     ],
 )
-def test_special_ids_must_be_distinct_and_in_the_vocabulary(settings, message):
+def test_padding_is_not_a_special_id_and_every_id_is_in_the_vocabulary(settings, message):
     with pytest.raises(ValueError, match=message):
         TransformerConfig(**settings)

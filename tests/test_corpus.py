@@ -5,6 +5,7 @@ import torch
 
 from lib.corpus import (
     consecutive_windows,
+    english_corpus,
     python_reference_paragraphs,
     python_reference_text,
     random_windows,
@@ -44,3 +45,12 @@ def test_windows_are_consecutive_text():
 def test_too_short_text_for_windows_is_named():
     with pytest.raises(ValueError, match="need more than 10 ids"):
         next(random_windows(torch.arange(10), 2, 10))
+
+
+def test_english_corpus_is_large_and_no_validation_paragraph_occurs_in_the_training_text():
+    corpus = english_corpus()
+    assert len(corpus.training_text) > 1_000_000 and len(corpus.validation_text) > 50_000
+    assert not any(p in corpus.training_text for p in corpus.validation_paragraphs)
+    assert not set(corpus.training_sources) & set(corpus.validation_sources)
+    assert not any(p.startswith((" ", ">>>")) for p in corpus.training_paragraphs)
+    assert english_corpus() is corpus  # built once per process

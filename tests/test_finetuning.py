@@ -1,4 +1,4 @@
-"""The next-word task's labels are the text's own; the classifier starts from the LM's head; ECE is as defined."""
+"""Next-word labels are the text's own; balanced subsets keep classes even; the head starts from the LM's; ECE."""
 
 import pytest
 import torch
@@ -6,6 +6,7 @@ import torch
 from lib import DecoderOnlyTransformer, TransformerConfig
 from lib.finetuning import (
     NEXT_WORDS,
+    LabelledSnippets,
     SnippetClassifier,
     expected_calibration_error,
     fine_tune,
@@ -22,6 +23,19 @@ def test_each_snippet_is_followed_by_its_labelled_word_in_the_held_out_text():
     text = "\n\n".join(held_out)
     for tokens, label in zip(task.tokens, task.labels, strict=True):
         assert tokenizer.decode(tokens.tolist()) + NEXT_WORDS[label] in text
+
+
+def test_a_balanced_subset_draws_equally_from_every_class_and_varies_with_the_seed():
+    labels = torch.tensor([0] * 10 + [1] * 3 + [2] * 5)
+    data = LabelledSnippets(torch.arange(18)[:, None], labels)
+    subset = data.balanced_subset(6, seed=0)
+    assert subset.labels.bincount().tolist() == [2, 2, 2]
+    assert (data.labels[subset.tokens[:, 0]] == subset.labels).all() and len(set(subset.tokens[:, 0].tolist())) == 6
+    assert any(not torch.equal(data.balanced_subset(6, seed).tokens, subset.tokens) for seed in (1, 2, 3))
+    with pytest.raises(ValueError, match="multiple of the 3 classes"):
+        data.balanced_subset(7, seed=0)
+    with pytest.raises(ValueError, match="class 1 has 3 examples"):
+        data.balanced_subset(12, seed=0)
 
 
 def test_too_few_places_is_a_clear_error():

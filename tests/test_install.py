@@ -143,3 +143,70 @@ def test_pip_install_alone_is_enough_for_every_chapter(tmp_path):
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.split() == [word for n in CHAPTERS for word in ("ok", n.name)]
+
+
+def test_colab_recipe_on_the_intro_is_the_one_in_every_chapter():
+    """The intro shows the recipe's lines as the chapters' cell does (tools/colab_recipe.py)."""
+    from colab_recipe import recipe_lines
+
+    intro = (ROOT / "intro.md").read_text()
+    block = re.search(r"```ipython\n(.*?)```", intro, flags=re.S)
+    assert block, "intro.md should show the Colab recipe in an ```ipython block"
+    assert [line.strip() for line in block[1].strip().splitlines()] == recipe_lines()
+
+
+RUN_RECIPE = r"""
+import json, os, sys
+from IPython.core.interactiveshell import InteractiveShell
+
+lines, first_cell = json.load(sys.stdin)
+shell = InteractiveShell.instance()
+assert shell.run_cell("import lib").error_in_exec is not None, "lib must not be importable before the recipe"
+for line in lines:  # one cell each, as a reader may also paste them into one cell
+    result = shell.run_cell(line)
+    if not result.success:
+        sys.exit(f"the recipe failed on {line!r}")
+check = "import os, lib, lib.checkpoint; print('lib from', lib.__file__); print('cwd', os.getcwd())"
+for source in (check, first_cell):
+    if not shell.run_cell(source).success:
+        sys.exit(f"after the recipe, in the same process, this failed:\n{source}")
+"""
+
+
+@pytest.mark.skipif(
+    os.environ.get("TRANSFORMER_BOOK_FRESH_INSTALL") != "1",
+    reason="installs torch into a new venv (a minute or more): `make install-check` runs it",
+)
+def test_colab_recipe_pip_installs_lib_into_the_running_kernel(tmp_path):
+    """Colab's recipe, in one IPython process of a fresh venv: after it, `import lib` works.
+
+    The venv starts with IPython only (Colab has it; the book's packages come from the recipe's
+    `%pip install`, held to requirements.txt's versions by PIP_CONSTRAINT). The repository is
+    cloned from this checkout's last commit instead of GitHub; everything else is the recipe's text.
+    """
+    from colab_recipe import recipe_lines
+
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("".join(f"{name}=={version}\n" for name, version in pins(ROOT / "requirements.txt").items()))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True, timeout=120)
+    python = str(venv / "bin" / "python")
+    environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    environment.update(MPLBACKEND="agg", PIP_CONSTRAINT=str(constraints), PIP_DISABLE_PIP_VERSION_CHECK="1")
+    environment["PATH"] = f"{venv / 'bin'}{os.pathsep}{environment['PATH']}"
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "ipython"], check=True, timeout=600, env=environment)
+    book = tmp_path / "content" / "book"
+    lines = recipe_lines(repository=f"file://{ROOT}", book_dir=str(book))
+    first_cell = code_of(CHAPTERS[0])[0]
+    run = subprocess.run(
+        [python, "-c", RUN_RECIPE],
+        input=json.dumps([lines, first_cell]),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+        env=environment,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert f"lib from {venv}" in run.stdout, "lib should come from the venv the recipe installed it into"
+    assert f"cwd {book / 'chapters'}" in run.stdout

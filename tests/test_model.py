@@ -123,7 +123,7 @@ def test_bad_inputs_raise_clear_errors(source, target, error, message):
 @pytest.mark.parametrize(
     "model_class, settings, message",
     [
-        (EncoderOnlyTransformer, dict(tie_embeddings=True), "no output embedding to tie"),
+        (EncoderOnlyTransformer, dict(tie_embeddings=True, target_vocab_size=40), "output vocabulary to be the input"),
         (DecoderOnlyTransformer, dict(target_vocab_size=30), "leave target_vocab_size unset"),
     ],
 )

@@ -10,6 +10,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from colab_recipe import recipe_markdown
 from notebook_contract import ROOT, chapter_notebooks, contract_problems, solution_code, toc_files
 
 # The quickest chapter; executing it twice shows the reproducibility helper does its job.
@@ -80,7 +81,13 @@ def test_contract_fails_a_solution_whose_code_asserts_nothing(tmp_path):
 
 
 def test_contract_accepts_assert_statements_and_fails_a_chapter_without_solutions(tmp_path):
-    proving = [code_cell("make_reproducible()", 1), solution_cell("ex", "assert 2 + 2 == 4")]
+    recipe = {**markdown_cell(recipe_markdown()), "id": "colab-recipe"}  # tools/colab_recipe.py
+    proving = [
+        markdown_cell("# Title"),
+        recipe,
+        code_cell("make_reproducible()", 1),
+        solution_cell("ex", "assert 2 + 2 == 4"),
+    ]
     assert contract_problems(write_notebook(tmp_path / "proving.ipynb", proving)) == []
     bare = [code_cell("make_reproducible()", 1)]
     problems = contract_problems(write_notebook(tmp_path / "bare.ipynb", bare))

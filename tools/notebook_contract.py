@@ -2,8 +2,9 @@
 
 nbval alone passes a notebook that was never executed and ignores images, so these rules
 close the gaps: every code cell ran, in order 1..N, without an error; the first code cell
-fixes seeds and threads; every figure has alt text; every exercise solution has code that
-asserts its conclusion; the table of contents lists exactly the notebooks that exist.
+fixes seeds and threads; the second cell is the current Colab recipe (tools/colab_recipe.py);
+every figure has alt text; every exercise solution has code that asserts its conclusion; the
+table of contents lists exactly the notebooks that exist.
 
 It lives in tools/ because tools/execute_notebooks.py checks every notebook it writes;
 the tests import it from here too.
@@ -15,6 +16,8 @@ import re
 from pathlib import Path
 
 import yaml
+
+from colab_recipe import recipe_problems
 
 ROOT = Path(__file__).resolve().parent.parent
 REPRODUCIBLE_CALL = "make_reproducible("
@@ -47,6 +50,7 @@ def contract_problems(path: Path) -> list[str]:
     first_source = "".join(code_cells[0][1]["source"])
     if REPRODUCIBLE_CALL not in first_source:
         problems.append(f"{name}: the first code cell must call lib's make_reproducible(...)")
+    problems += recipe_problems(name, notebook)
     problems += solution_problems(name, notebook)
     for expected, (index, cell) in enumerate(code_cells, start=1):
         where = f"{name}, cell {index}"

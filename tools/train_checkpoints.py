@@ -8,6 +8,7 @@ outputs do not depend on how a given CPU rounds thousands of training steps. Reg
 """
 
 import argparse
+import functools
 import sys
 import time
 from pathlib import Path
@@ -331,6 +332,64 @@ RECIPES.update(
 )
 RECIPES.update({gpt_name(*job): lambda job=job: train_gpt(*job) for job in GPT_JOBS})
 OTHER_FILES = {"gpt-bpe": save_gpt_tokenizer}  # jobs that write something other than a .pt checkpoint
+
+
+# The modern-transformer chapter: the GPT chapter's small model and recipe, changed one idea at a time.
+MODERN_BASELINE = dict(activation="gelu", positional="learned", init="normal", scale_embeddings=False)  # GPT-2's
+MODERN_VARIANTS = {
+    "gpt2": {},
+    "rmsnorm": {"norm": "rmsnorm"},
+    "swiglu": {"activation": "swiglu", "d_ff": 170},  # 3 matrices of 64 x 170 ~ 2 of 64 x 256: equal parameters
+    "rotary": {"positional": "rotary"},
+    "gqa": {"num_kv_heads": 2},
+    "mqa": {"num_kv_heads": 1},
+    "depth-init": {"depth_scaled_init": True},
+    "llama": {
+        "norm": "rmsnorm",
+        "activation": "swiglu",
+        "d_ff": 170,
+        "positional": "rotary",
+        "num_kv_heads": 2,
+        "depth_scaled_init": True,
+    },  # fmt: skip
+}
+
+
+@functools.cache
+def modern_data() -> tuple:
+    """The GPT chapter's tokenizer and token ids, made once for all the modern-transformer jobs."""
+    tokenizer = book_tokenizer()
+    return (tokenizer, *corpus_ids(tokenizer))
+
+
+def train_modern(variant: str, seed: int) -> None:
+    """The GPT chapter's small model (2 layers, d_model 64) in GPT-2's form, or with one of today's changes.
+
+    Every variant gets `lib.pretraining.pretrain` with the GPT chapter's recipe (500 steps of
+    16 x 128 tokens) and the same seeds; weights are stored in float16 and the chapter evaluates
+    what is stored.
+    """
+    recipe = PretrainingRecipe(seed=seed)
+    tokenizer, training_ids, validation_ids = modern_data()
+    make_reproducible(seed)  # the initial weights
+    config = gpt_config(tokenizer.vocab_size, "small", **{**MODERN_BASELINE, **MODERN_VARIANTS[variant]})
+    model = DecoderOnlyTransformer(config)
+    log = pretrain(model, training_ids, validation_ids, recipe)
+    recipe_saved = {**recipe.to_dict(), "task": "next token", "size": "small", "variant": variant,
+                    "corpus": "lib.corpus.english_corpus() training text", "optimizer": "AdamW",
+                    "schedule": "linear warm-up, cosine decay", "weights_stored_as": "float16"}  # fmt: skip
+    extra = {"losses": [round(loss, 4) for loss in log.losses], "training_seconds": round(log.training_seconds, 1)}
+    save_checkpoint(model.half(), CHECKPOINTS / f"modern-{variant}{seed_suffix(seed)}.pt", recipe_saved, extra)
+    print(f"modern-{variant}{seed_suffix(seed)}: validation loss {log.validation_losses[-1]:.3f}")
+
+
+RECIPES.update(
+    {
+        f"modern-{variant}{seed_suffix(seed)}": lambda v=variant, s=seed: train_modern(v, s)
+        for seed in range(3)
+        for variant in MODERN_VARIANTS
+    }
+)
 
 
 def main() -> None:

@@ -181,7 +181,7 @@ def encode_model(model: torch.nn.Module, architecture: str, settings: dict) -> d
 # The parts of lib's models the page's JavaScript mirrors: anything else gets a clear error here,
 # never a page that silently computes something else.
 BROWSER_MODULES = (
-    "Linear", "LayerNorm", "Dropout", "Embedding", "ModuleList", "MultiHeadAttention", "FeedForward",
+    "Linear", "LayerNorm", "ReLU", "Dropout", "Embedding", "ModuleList", "MultiHeadAttention", "FeedForward",
     "EncoderLayer", "DecoderLayer", "Encoder", "Decoder", "CausalStack", "SelfAttentionStack",
     "TokenEmbedding", "InputLayer", "PositionalEncoding", "LearnedPositionalEmbedding", "SinusoidalPositionalEncoding",
     "RotaryEmbedding", "LengthCheck", "Identity", "Transformer", "DecoderOnlyTransformer", "EncoderOnlyTransformer",

@@ -1,5 +1,8 @@
 """The attention chapter in the real frontends: JupyterLab and Notebook 7, offline, in Chromium.
 
+The last test opens the chapter in JupyterLab without running it and checks that the pinned
+jupyterlab-myst renders the book's MyST: exercise boxes, solution toggles, citations.
+
 Each test starts its own server on 127.0.0.1 with a token (as `make lab` / `make notebook` do),
 opens a copy of chapters/attention.ipynb in a fresh browser context that cuts off every request
 leaving the machine, clears the stored outputs, runs the whole notebook, and then drives the
@@ -7,6 +10,8 @@ live attention explorer the notebook makes: it renders, switching head redraws t
 typing a new input runs the model in the kernel again and draws the new weights.
 """
 
+import json
+import re
 import shutil
 
 import numpy as np
@@ -122,5 +127,58 @@ def test_explorer_runs_live_in_the_frontend(frontend, offline_browser, chapter_c
 
             assert console_errors == []
             assert offsite == []
+        finally:
+            context.close()
+
+
+def myst_blocks(notebook: dict, directive: str) -> int:
+    markdown = ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "markdown"]
+    return sum(text.count(f"{{{directive}}}") for text in markdown)
+
+
+def test_lab_renders_the_books_myst(offline_browser, chapter_copy):
+    """jupyterlab-myst (pinned) turns the chapter's MyST into exercise boxes, solution toggles and citations.
+
+    Every exercise is a box and every solution a toggle that opens on a click; no directive or
+    role is left as source text. Citations are parsed into citation elements that show their key,
+    but jupyterlab-myst 2.7.0 has no bibliography support (its citation table is always empty),
+    so it marks them "Citation Not Found" instead of resolving them from references.bib.
+    """
+    notebook = json.loads((chapter_copy / CHAPTER).read_text())
+    settings = chapter_copy.parent / "settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    # Render every cell at once (JupyterLab otherwise renders only the cells near the screen).
+    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    with jupyter_server("lab", chapter_copy) as (url, token):
+        context = offline_browser.new_context(viewport={"width": 1280, "height": 900})
+        try:
+            page = context.new_page()
+            console_errors = []
+            page.on("console", lambda m: m.type == "error" and console_errors.append(f"{m.text} at {m.location}"))
+            page.on("pageerror", lambda e: console_errors.append(str(e)))
+            page.goto(f"{url}/lab/tree/{CHAPTER}?token={token}")
+            exercises = page.locator(".jp-MarkdownCell aside.myst-exercise")
+            exercises.first.wait_for(timeout=90_000)
+            assert exercises.count() == myst_blocks(notebook, "exercise")
+            assert "Exercise" in exercises.first.locator(".myst-exercise-title").inner_text()
+
+            solutions = page.locator(".jp-MarkdownCell details.myst-exercise")
+            assert solutions.count() == myst_blocks(notebook, "solution")
+            first = solutions.first
+            assert first.get_attribute("open") is None
+            first.locator("summary").click(position={"x": 5, "y": 5})
+            page.wait_for_function("d => d.open", arg=first.element_handle())
+            assert first.locator("pre").first.is_visible(), "the opened solution shows its code"
+
+            rendered = " ".join(page.locator(".jp-MarkdownCell .myst").all_inner_texts())
+            for source in ("{exercise}", "{solution}", "{cite", ":class: dropdown", "````"):
+                assert source not in rendered, f"{source!r} is shown as source text"
+            cited = re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", "".join("".join(c["source"]) for c in notebook["cells"]))
+            keys = {key.strip() for group in cited for key in group.split(",")}
+            citations = page.locator(".jp-MarkdownCell .myst [title='Citation Not Found']").all_inner_texts()
+            assert citations, "the chapter's citations are rendered as citation elements"
+            assert {text.strip() for text in citations} <= keys
+            screenshot(page, "jupyter-lab-myst")
+            assert console_errors == []
         finally:
             context.close()
