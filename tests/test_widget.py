@@ -21,6 +21,7 @@ from lib.tasks import task_vocabulary
 from lib.tokenizers import Vocabulary, WordTokenizer
 from lib.widget import AttentionExplorer, TextGenerator, static_html
 from lib.widget.explorer import check_input, tokenizer_name
+from lib.widget.generator import GENERATOR_ESM
 from lib.widget.page import RUNTIME_KEY, RUNTIME_SOURCE, deduplicate_shared_blocks
 from lib.widget.payload import decode_kind, decode_model, make_payload, payload_json_for_html
 
@@ -268,3 +269,18 @@ def test_text_generator_checks_its_model_and_tokenizer():
         TextGenerator.from_model(Transformer(config), tokenizer)
     with pytest.raises(ValueError, match="unknown settings \\['top_n'\\]"):
         TextGenerator.from_model(DecoderOnlyTransformer(config), tokenizer, top_n=3)
+
+
+def test_text_generator_sends_its_weights_when_asked_not_in_its_state():
+    """A notebook stores each widget's synced state: the weights must not be stored there a second time."""
+    tokenizer = BytePairTokenizer().train("the cat sat on the mat, the cat ate the rat " * 20, 270)
+    config = TransformerConfig(vocab_size=tokenizer.vocab_size, d_model=16, num_heads=2, d_ff=32, max_len=16)
+    generator = TextGenerator.from_model(DecoderOnlyTransformer(config).eval(), tokenizer)
+    state = json.dumps(generator.get_state(), default=str)
+    assert len(state) < len(GENERATOR_ESM) + 10_000  # the code, prompt and settings only
+    assert not any(text[:40] in state for text in generator.spec["weights"].values())
+    sent = []
+    generator.send = sent.append
+    generator._answer(generator, {"type": "spec"}, [])
+    generator._answer(generator, {"type": "something else"}, [])
+    assert sent == [{"type": "spec", "spec": generator.spec}]

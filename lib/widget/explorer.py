@@ -154,6 +154,11 @@ def known_symbols(vocabulary: Vocabulary) -> list[str]:
     return [t for t in vocabulary.tokens if t not in SPECIAL_TOKENS]
 
 
+def example_symbols(symbols: list[str]) -> str:
+    """The first EXAMPLE_SYMBOLS symbols that start with a letter or digit (the most frequent words)."""
+    return ", ".join([symbol for symbol in symbols if symbol[:1].isalnum()][:EXAMPLE_SYMBOLS])
+
+
 def input_hint(
     vocabulary: Vocabulary, max_len: int, extra: str = "", lengths: list[int] | None = None, unit: str = "tokens"
 ) -> str:
@@ -163,7 +168,7 @@ def input_hint(
     if len(symbols) <= LISTED_SYMBOLS:
         known = f"the model knows {' '.join(symbols)}"
     else:
-        known = f"the model knows {len(symbols)} {unit}, such as {', '.join(symbols[:EXAMPLE_SYMBOLS])}"
+        known = f"the model knows {len(symbols)} {unit}, such as {example_symbols(symbols)}"
     trained = f"; it was trained on {lengths[0]}–{lengths[1]} {unit} and may go wrong outside that" if lengths else ""
     first = f"Type your own input ({known}{trained}; at most {max_len}) and press Run."
     return f"{first} {extra}" if extra else first
@@ -206,7 +211,7 @@ def unknown_token_message(token: str, vocabulary: Vocabulary) -> str:
     similar = similar_symbols(token, symbols)
     if similar:
         return f"“{token}” is not in the model's vocabulary; similar ones it knows: {', '.join(similar)}"
-    examples = ", ".join(symbols[:EXAMPLE_SYMBOLS])
+    examples = example_symbols(symbols)
     return f"“{token}” is not in the model's vocabulary; it knows {len(symbols)}, such as {examples}"
 
 

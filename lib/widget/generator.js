@@ -6,7 +6,7 @@
 
 const SLICE_MS = 12; // longest stretch of work between two yields to the browser
 const ATTENTION_EVERY_MS = 1000; // how often the attention view follows the new tokens (a redraw takes a while)
-const PROMPT_PIECE = 16; // prompt tokens read per task
+const PROMPT_PIECE = 32; // prompt tokens read per task (about 20 ms of CPU for the book's GPT)
 const WARM_UP_ROUNDS = 6; // short runs after loading, so the engine compiles the forward pass before Run
 
 function numberField(label, value, { min, max, step }) {
@@ -27,14 +27,34 @@ function visibleToken(text) {
   return text.replace(/\n/g, "↵").replace(/\t/g, "⇥");
 }
 
+// The model and tokenizer: on the static page in a block of the page; in Jupyter the kernel sends
+// them when asked (a message, not the widget's state, so the notebook does not store them twice).
+function widgetSpec(model) {
+  const engine = model.get("engine");
+  if (engine) return Promise.resolve(JSON.parse(engine));
+  return new Promise((resolve) => {
+    const answer = (message) => {
+      if (!message || message.type !== "spec") return;
+      model.off("msg:custom", answer);
+      resolve(message.spec);
+    };
+    model.on("msg:custom", answer);
+    model.send({ type: "spec" });
+  });
+}
+
 function renderGenerator({ model, el }) {
   el.classList.add("text-generator");
-  const spec = model.get("spec") || JSON.parse(model.get("engine")); // Jupyter's widget, or the static page's block
   const defaults = model.get("settings") || {};
   let transformer = null;
+  let spec = null;
   // Load the weights, then run a short text once, so that the JavaScript engine has compiled the
   // forward pass before the reader's first Run (a cold first pass takes several times longer).
-  const ready = loadTransformer(spec).then(async (loaded) => {
+  const ready = widgetSpec(model).then(async (loaded) => {
+    spec = loaded;
+    topK.input.max = String(spec.config.output_vocab_size);
+    return loadTransformer(spec);
+  }).then(async (loaded) => {
     for (let round = 0; round < WARM_UP_ROUNDS; round++) {
       await yieldToBrowser(); // short tasks: the page stays responsive while it loads
       const warmUp = new Generation(loaded, new Array(16).fill(spec.config.bos_id), { temperature: 0 });
@@ -51,7 +71,7 @@ function renderGenerator({ model, el }) {
   prompt.value = model.get("prompt") || "";
   prompt.spellcheck = false;
   const temperature = numberField("Temperature", defaults.temperature ?? 0.8, { min: 0, max: 5, step: 0.1 });
-  const topK = numberField("Top-k", defaults.top_k ?? 0, { min: 0, max: spec.config.output_vocab_size, step: 1 });
+  const topK = numberField("Top-k", defaults.top_k ?? 0, { min: 0, max: 100000, step: 1 }); // max: the vocabulary
   const topP = numberField("Top-p", defaults.top_p ?? 1, { min: 0, max: 1, step: 0.05 });
   const seed = numberField("Seed", defaults.seed ?? 0, { min: 0, max: 2 ** 31 - 1, step: 1 });
   const length = numberField("Tokens", defaults.length ?? 100, { min: 1, max: 1000, step: 1 });

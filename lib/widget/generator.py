@@ -5,7 +5,8 @@ model writes one token at a time with its key/value cache, and an attention expl
 follows the text as it grows. Everything runs in the reader's browser (lib/widget/*.js: the
 same forward pass and tokenizer as the attention explorer): on the static site with no kernel,
 and in Jupyter on the kernel's model, whose weights the widget sends to the page when it is
-shown (so a model trained further and shown again is the new one).
+shown (so a model trained further and shown again is the new one): they go by a message, not
+in the widget's state, which the notebook stores.
 """
 
 import html
@@ -27,7 +28,6 @@ class TextGenerator(anywidget.AnyWidget):
 
     _esm = GENERATOR_ESM
     _css = CSS_SOURCE
-    spec = traitlets.Dict().tag(sync=True)
     prompt = traitlets.Unicode("").tag(sync=True)
     settings = traitlets.Dict().tag(sync=True)
     hint = traitlets.Unicode("").tag(sync=True)
@@ -56,7 +56,18 @@ class TextGenerator(anywidget.AnyWidget):
             f"Type any text and press Run: the model continues it, {model.config.max_len} tokens of context at most "
             f"(a vocabulary of {vocab_size} byte-level tokens, so any character works)."
         )
-        return cls(spec=spec, prompt=prompt, settings={**DEFAULT_SETTINGS, **settings}, hint=hint)
+        return cls(spec, prompt=prompt, settings={**DEFAULT_SETTINGS, **settings}, hint=hint)
+
+    def __init__(self, spec: dict, **traits):
+        """`spec` is the model for the page (`generator_spec`): sent when the page asks, not kept in the
+        widget's synced state, which a notebook stores (it would hold the weights a second time)."""
+        super().__init__(**traits)
+        self.spec = spec
+        self.on_msg(self._answer)
+
+    def _answer(self, _widget, content: dict, _buffers) -> None:
+        if isinstance(content, dict) and content.get("type") == "spec":
+            self.send({"type": "spec", "spec": self.spec})
 
     def summary(self) -> str:
         config = self.spec["config"]

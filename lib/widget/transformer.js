@@ -334,7 +334,7 @@ class BrowserTransformer {
       const similar = close.slice(0, SIMILAR_SYMBOLS).map(([, index]) => symbols[index]);
       return `“${token}” is not in the model's vocabulary; similar ones it knows: ${similar.join(", ")}`;
     }
-    const examples = symbols.slice(0, EXAMPLE_SYMBOLS).join(", ");
+    const examples = symbols.filter((symbol) => /^[\p{L}\p{N}]/u.test(symbol)).slice(0, EXAMPLE_SYMBOLS).join(", ");
     return `“${token}” is not in the model's vocabulary; it knows ${symbols.length}, such as ${examples}`;
   }
 

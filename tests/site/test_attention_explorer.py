@@ -18,6 +18,7 @@ from lib.widget import AttentionExplorer, static_html
 from lib.widget.explorer import (
     ESM_SOURCE,
     check_input,
+    length_warning,
     model_attention,
     model_payload,
     run_error,
@@ -66,7 +67,7 @@ def embedded_models(text: str) -> list[dict]:
 def checkpoint_of(spec: dict) -> str | None:
     """The shipped checkpoint whose weights the embedded model carries (exactly), if any."""
     weights = decode_model(spec)
-    first_name, _ = spec["tensors"][0]
+    first_name, _, _ = spec["tensors"][0]
     for path in sorted(CHECKPOINTS.glob("*.pt")):
         saved = torch.load(path, weights_only=True, map_location="cpu")["state_dict"]
         first = saved.get(first_name)
@@ -92,6 +93,8 @@ def shown_checkpoints() -> dict[str, dict]:
     }
     for notebook in sorted((ROOT / "chapters").glob("*.ipynb")):
         for spec in embedded_models(notebook.read_text()):
+            if spec["tokenize"] not in TOKENIZERS:
+                continue  # the text generator's model: tests/site/test_generator.py runs it
             name = checkpoint_of(spec)
             if name is not None:
                 shown[name] = spec
@@ -384,13 +387,19 @@ def test_words_are_split_in_the_page_as_lib_splits_them(open_offline_html):
     model = DecoderOnlyTransformer(TransformerConfig(vocab_size=len(vocabulary), d_model=16, num_heads=2, max_len=12))
     html = explorer_html(model.eval(), "the mat", vocabulary, tokenize=WordTokenizer.split)
     _, root, _ = open_offline_html(html)
-    inputs = ["The cat's mat, ON the mat.", "it_is 42", "  the\tcat's\nsat  "]
+    inputs = ["The cat's mat, ON the mat.", "it_is 42", "  the\tcat's\nsat  ", "the\u2003cat's\x1csat\u3000on\x85mat"]
     assert_page_runs_like_pytorch(root, model, vocabulary, WordTokenizer.split, 32, inputs)
     run_in_page(root, "the dog")
     message = run_error(
         "the dog", ValueError("“dog” is not in the model's vocabulary; it knows " + " ".join(vocabulary.tokens[4:]))
     )
     assert root.locator(".attn-x-error").text_content() == message
+    for text in ("the 😀 mat", "the 👩‍👩‍👧 mat", "the cafÉ"):  # whole characters, lowercased as Python does
+        run_in_page(root, text)
+        with pytest.raises(ValueError) as problem:
+            check_input(WordTokenizer.split(text), vocabulary, model.config.max_len)
+        assert root.locator(".attn-x-error").text_content() == run_error(text, problem.value)
+        assert "�" not in root.locator(".attn-x-error").text_content()
 
 
 @functools.cache
@@ -477,3 +486,39 @@ def test_undecodable_payload_shows_an_error_line(open_offline_html, browser):
         assert root.locator(".attn-x-error").is_visible()
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("chapter", ["chapters/attention.html", "chapters/encoder_decoder.html"])
+def test_a_page_carries_the_runtime_and_each_tensor_once(open_page, chapter):
+    """Three explorers on the encoder-decoder page share one copy of the code and style, and the
+    encoder-only model built from the sorting model's weights adds none of its own."""
+    page, watcher = open_page(chapter)
+    page.locator(".attention-explorer[data-ready]").first.wait_for()
+    keys = page.eval_on_selector_all("[data-transformer-book]", "(all) => all.map((e) => e.dataset.transformerBook)")
+    assert len(keys) == len(set(keys))
+    assert sum(key.startswith("runtime-") for key in keys) == 1
+    assert page.locator(".attention-explorer[data-ready]").count() == page.locator(".transformer-book-root").count()
+    assert watcher.console_errors == [] and watcher.offsite_requests == []
+
+
+def test_the_page_suggests_known_words_and_warns_outside_the_trained_lengths(open_offline_html):
+    """A vocabulary too large to list: an unknown word gets similar known ones (as the kernel says);
+    an input longer than the model saw in training runs, with a warning naming the lengths."""
+    vocabulary = Vocabulary([f"word{i}" for i in range(50)] + ["help", "hello", "yellow"])
+    model = DecoderOnlyTransformer(TransformerConfig(vocab_size=len(vocabulary), d_model=16, num_heads=2, max_len=12))
+    model.training_recipe = {"window": 5}  # trained on 4 words at a time
+    html = explorer_html(model.eval(), "help hello", vocabulary, tokenize=WordTokenizer.split)
+    _, root, _ = open_offline_html(html)
+    assert "the model knows 53 words, such as word0, word1" in root.locator(".attn-x-hint").text_content()
+    assert "it was trained on 1–4 words" in root.locator(".attn-x-hint").text_content()
+    for text in ("helo", "xyzzy", "yelow hello"):
+        run_in_page(root, text)
+        with pytest.raises(ValueError) as problem:
+            check_input(WordTokenizer.split(text), vocabulary, 12)
+        assert root.locator(".attn-x-error").text_content() == run_error(text, problem.value)
+    assert root.locator(".attn-x-error").text_content().endswith("similar ones it knows: yellow")
+    run_in_page(root, "help hello yellow help hello")
+    assert root.locator(".attn-x-error").text_content() == ""
+    assert root.locator(".attn-x-warning").text_content() == length_warning(5, [1, 4], "words")
+    run_in_page(root, "help hello")
+    assert root.locator(".attn-x-warning").text_content() == ""
