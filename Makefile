@@ -65,6 +65,7 @@ benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/train_step.py
 	$(BIN)/python benchmarks/explorer_redraw.py
 	$(BIN)/python benchmarks/kv_cache.py
+	$(BIN)/python benchmarks/hf_gpt2.py
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -14,19 +14,23 @@ from lib.tokenizers import PAD_ID
 
 
 def label_smoothed_cross_entropy(
-    logits: Tensor, targets: Tensor, smoothing: float = 0.1, pad_id: int = PAD_ID
+    logits: Tensor, targets: Tensor, smoothing: float = 0.1, pad_id: int | None = PAD_ID
 ) -> Tensor:
     """Mean cross-entropy over non-pad targets against a smoothed target distribution.
 
     logits (..., vocab), targets (...). With smoothing eps the true token gets 1 - eps and
     the rest eps spread over the vocabulary (Szegedy et al. 2016), as in Vaswani et al. (2017).
+    `pad_id` None (a vocabulary without padding, like GPT-2's): every target counts.
     """
     if logits.shape[:-1] != targets.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} do not line up")
     if not 0.0 <= smoothing < 1.0:
         raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
     return F.cross_entropy(
-        logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=pad_id, label_smoothing=smoothing
+        logits.reshape(-1, logits.size(-1)),
+        targets.reshape(-1),
+        ignore_index=-100 if pad_id is None else pad_id,
+        label_smoothing=smoothing,
     )
 
 

@@ -6,9 +6,11 @@ import pytest
 import torch
 
 from lib import DecoderOnlyTransformer, EncoderOnlyTransformer, Transformer, TransformerConfig
+from lib.decoding import greedy_decode
 from lib.layers import FeedForward, GatedFeedForward
 from lib.model import count_parameters
 from lib.norms import RMSNorm
+from lib.training import language_model_loss
 
 
 def llama_like(**overrides) -> TransformerConfig:
@@ -180,3 +182,23 @@ def test_a_bad_padding_mask_is_named():
     model = DecoderOnlyTransformer(TransformerConfig(vocab_size=20))
     with pytest.raises(ValueError, match="padding_mask has shape \\(2, 3\\)"):
         model(torch.randint(3, 20, (2, 4)), padding_mask=torch.zeros(2, 3, dtype=torch.bool))
+
+
+def test_an_encoder_decoder_with_every_variant_decodes_the_same_with_and_without_its_cache():
+    torch.manual_seed(4)
+    config = llama_like(num_encoder_layers=2, vocab_size=40, share_embeddings=True, pad_id=0, bos_id=1, eos_id=2)
+    model = Transformer(config).double().eval()
+    source = torch.randint(3, 40, (3, 7))
+    source[1, 5:] = 0
+    assert torch.equal(greedy_decode(model, source, 12), greedy_decode(model, source, 12, use_cache=False))
+    assert model.decoder.memory_caches(model.encode(source)[0])[0].cross_attention.keys.size(1) == 2
+
+
+def test_a_model_without_a_pad_token_trains_on_every_target():
+    torch.manual_seed(5)
+    model = DecoderOnlyTransformer(llama_like(pad_id=None, bos_id=1, eos_id=1))
+    tokens = torch.randint(0, 40, (2, 8))
+    tokens[0, 3] = 0  # id 0 is an ordinary token here: its prediction counts in the loss
+    logits = model(tokens[:, :-1])
+    expected = torch.nn.functional.cross_entropy(logits.reshape(-1, 40), tokens[:, 1:].reshape(-1))
+    torch.testing.assert_close(language_model_loss(model, tokens), expected)
