@@ -45,7 +45,7 @@ html: $(INSTALLED)
 test: html
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests $(NBVAL)
+	ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests $(NBVAL) --durations=20
 
 # `pip install` of the repository alone (Colab's way), into a new venv without the requirements
 # file, is enough for every chapter: a minute or more, and it needs the package index (CI runs it).
