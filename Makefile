@@ -42,10 +42,13 @@ html: $(INSTALLED)
 # Everything: lint, lib tests, notebook contract, nbval, then the site in headless Chromium.
 # nbval runs with ATEN_CPU_CAPABILITY=default and one thread: a different setting from the
 # one that produced the stored outputs (this machine's native kernels), as another CPU would be.
+# Two pytest-xdist workers (the 2 cores CI has) share the tests a file at a time (`loadfile`):
+# a notebook's cells run in order in one kernel, so they must stay together on one worker.
 test: html
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests $(NBVAL) --durations=20
+	ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests $(NBVAL) \
+		-n 2 --dist loadfile --durations=20
 
 # `pip install` of the repository alone (Colab's way), into a new venv without the requirements
 # file, is enough for every chapter: a minute or more, and it needs the package index (CI runs it).
