@@ -23,9 +23,11 @@ $(INSTALLED): requirements.txt pyproject.toml
 venv: $(INSTALLED)
 
 # Read and run the chapters yourself: JupyterLab (`make notebook`: Notebook 7) on this venv's
-# Python, where `lib` is installed. JUPYTER_PATH puts the venv's kernel spec before any of yours,
+# Python, where `lib` is installed. JUPYTER_PATH puts the venv's kernel spec before any of yours
+# and adds the book's citations extension (tools/jupyter: {cite} resolved from references.bib),
 # and progress bars come back on (TRANSFORMER_BOOK_PROGRESS=0 is for stored outputs only).
-JUPYTER := env -u TRANSFORMER_BOOK_PROGRESS JUPYTER_PATH=$(CURDIR)/$(VENV)/share/jupyter $(BIN)/jupyter
+JUPYTER := env -u TRANSFORMER_BOOK_PROGRESS JUPYTER_PATH=$(CURDIR)/$(VENV)/share/jupyter:$(CURDIR)/tools/jupyter \
+	$(BIN)/jupyter
 AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 lab: $(INSTALLED)

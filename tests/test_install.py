@@ -88,6 +88,15 @@ def test_binder_gets_the_cpu_build_of_the_same_torch():
     assert runtime == "python-{}.{}".format(*sys.version_info[:2])  # the Python the outputs were made with
 
 
+def test_binder_start_gives_jupyterlab_the_citations_extension():
+    """Binder's JupyterLab, started through binder/start in $HOME (the repository), lists the extension."""
+    environment = {**os.environ, "HOME": str(ROOT), "JUPYTER_PATH": ""}
+    command = [str(ROOT / "binder" / "start"), sys.executable, "-m", "jupyter", "labextension", "list"]
+    listing = subprocess.run(command, env=environment, capture_output=True, text=True, check=True)
+    output = listing.stdout + listing.stderr
+    assert re.search(r"book-citations v1\.0\.0 .*enabled.*OK", output), output
+
+
 CHECK_CHAPTERS = r"""
 import json, os, pkgutil, sys
 import lib

@@ -41,7 +41,8 @@ def jupyter_server(frontend: str, root_dir: Path, start_timeout: float = 60.0):
         key: value for key, value in os.environ.items() if key != "TRANSFORMER_BOOK_PROGRESS"
     }  # progress bars on, as in `make lab`
     environment.update(
-        JUPYTER_PATH=str(VENV / "share" / "jupyter"),  # as in `make lab`: the venv's kernel spec first
+        # as in `make lab`: the venv's kernel spec first, and the book's citations extension
+        JUPYTER_PATH=os.pathsep.join([str(VENV / "share" / "jupyter"), str(ROOT / "tools" / "jupyter")]),
         JUPYTER_CONFIG_DIR=str(home / "config"),
         JUPYTER_DATA_DIR=str(home / "data"),
         JUPYTER_RUNTIME_DIR=str(home / "runtime"),

@@ -13,7 +13,9 @@ typing a new input runs the model in the kernel again and draws the new weights.
 import json
 import re
 import shutil
+from collections import Counter
 
+import citations_extension
 import numpy as np
 import pytest
 
@@ -148,13 +150,32 @@ def myst_blocks(notebook: dict, directive: str) -> int:
     return sum(text.count(f"{{{directive}}}") for text in markdown)
 
 
+def expected_citations(markdown: str) -> Counter:
+    """The text of each citation in MyST source, in the site's author-year style, with counts."""
+    table = citations_extension.references()
+    texts = Counter()
+    for role, keys in re.findall(r"\{cite(?::(\w+))?\}`([^`]+)`", markdown):
+        for key in (k.strip() for k in keys.split(",")):
+            short, year = table[key]["short"], table[key]["year"]
+            texts[{"t": f"{short} [{year}]", "p": f"{short}, {year}"}.get(role, f"[{short}, {year}]")] += 1
+    return texts
+
+
+def test_citations_extension_lists_every_reference():
+    """The extension's table is references.bib as it is now (`python tools/citations_extension.py`)."""
+    script = citations_extension.EXTENSION.read_text(encoding="utf-8")
+    assert citations_extension.with_table(script) == script, "run python tools/citations_extension.py"
+    assert set(citations_extension.references()) >= {"vaswani2017attention", "muller2019when"}
+    assert citations_extension.references()["muller2019when"]["short"] == "Müller et al."
+
+
 def test_lab_renders_the_books_myst(offline_browser, chapter_copy):
     """jupyterlab-myst (pinned) turns the chapter's MyST into exercise boxes, solution toggles and citations.
 
     Every exercise is a box and every solution a toggle that opens on a click; no directive or
-    role is left as source text. Citations are parsed into citation elements that show their key,
-    but jupyterlab-myst 2.7.0 has no bibliography support (its citation table is always empty),
-    so it marks them "Citation Not Found" instead of resolving them from references.bib.
+    role is left as source text. jupyterlab-myst 2.7.0 cannot read references.bib, so without the
+    book's citations extension (tools/jupyter, on `make lab`'s JUPYTER_PATH) every citation shows
+    "Citation Not Found"; with it, each one reads as on the site: "[Vaswani et al., 2017]".
     """
     notebook = json.loads((chapter_copy / CHAPTER).read_text())
     settings = chapter_copy.parent / "settings" / "@jupyterlab" / "notebook-extension"
@@ -185,11 +206,16 @@ def test_lab_renders_the_books_myst(offline_browser, chapter_copy):
             rendered = " ".join(page.locator(".jp-MarkdownCell .myst").all_inner_texts())
             for source in ("{exercise}", "{solution}", "{cite", ":class: dropdown", "````"):
                 assert source not in rendered, f"{source!r} is shown as source text"
-            cited = re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", "".join("".join(c["source"]) for c in notebook["cells"]))
-            keys = {key.strip() for group in cited for key in group.split(",")}
-            citations = page.locator(".jp-MarkdownCell .myst [title='Citation Not Found']").all_inner_texts()
-            assert citations, "the chapter's citations are rendered as citation elements"
-            assert {text.strip() for text in citations} <= keys
+            markdown = "".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "markdown")
+            expected = expected_citations(markdown)
+            assert page.locator(".jp-MarkdownCell .myst [title='Citation Not Found']").all_inner_texts() == []
+            citations = page.locator(".jp-MarkdownCell .myst cite").all_inner_texts()
+            assert len(citations) == sum(expected.values()), "every citation is a resolved <cite>"
+            assert Counter(text.strip() for text in citations) == expected
+            # the full reference: a hover card, and the accessible name a screen reader reads
+            labels = page.locator(".jp-MarkdownCell .myst cite abbr").evaluate_all("a => a.map(e => e.ariaLabel)")
+            full = {reference["full"] for reference in citations_extension.references().values()}
+            assert len(labels) == len(citations) and set(labels) <= full
             screenshot(page, "jupyter-lab-myst")
             assert unexpected(console_errors) == []
         finally:
