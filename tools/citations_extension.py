@@ -10,11 +10,13 @@ names and years. Run this after editing references.bib:
 """
 
 import argparse
+import functools
 import json
 import re
 import sys
 from pathlib import Path
 
+from pybtex.backends.plaintext import Backend as PlainText
 from pybtex.database import Person, parse_file
 from pybtex.richtext import Text
 
@@ -26,7 +28,7 @@ BLOCK = re.compile(r"(  // BEGIN REFERENCES[^\n]*\n).*?(\n  // END REFERENCES)",
 
 def plain(latex: str) -> str:
     """BibTeX's LaTeX as the text a reader sees: M{\\"u}ller -> Müller, {GPT} -> GPT."""
-    return Text.from_latex(latex).render_as("text")
+    return Text.from_latex(latex).render(PlainText())  # not render_as("text"): it searches entry points each call
 
 
 def last_name(person: Person) -> str:
@@ -47,6 +49,7 @@ def short_authors(people: list[Person]) -> str:
     return f"{names[0]} et al."
 
 
+@functools.cache  # parsing the .bib takes seconds; the tests ask for it several times
 def references() -> dict[str, dict[str, str]]:
     """Every entry of references.bib: key -> short authors, year and a one-line full reference."""
     table = {}
