@@ -148,6 +148,14 @@ def embedded_payload(page) -> dict:
     return json.loads(page.locator(".transformer-book-state").first.text_content())["payload"]
 
 
+def hover(token) -> None:
+    """Hover a token scrolled to the middle of the screen. Left to itself, Playwright scrolls it to
+    just inside the bottom edge, where the pointer has landed on another token once an edit to
+    the chapter above the explorer moved the page."""
+    token.evaluate("element => element.scrollIntoView({block: 'center'})")
+    token.hover()
+
+
 def shown_values(root) -> list[float]:
     return [float(v) for v in root.locator(".attn-x-keys .attn-x-value").all_text_contents()]
 
@@ -184,7 +192,7 @@ def test_switching_layer_and_head_shows_the_right_weights_on_hover(explorer):
     for layer, head in [(1, 2), (0, 0), (1, 0)]:
         root.get_by_label("Layer", exact=True).select_option(value=str(layer + 1))
         root.get_by_label("Head", exact=True).select_option(value=str(head + 1))
-        root.locator(".attn-x-queries .attn-x-token").nth(3).hover()
+        hover(root.locator(".attn-x-queries .attn-x-token").nth(3))
         expected = [round(float(w), 2) for w in weights[layer, head, 3]]
         assert shown_values(root) == pytest.approx(expected, abs=0.0051)
         assert root.get_attribute("data-layer") == str(layer) and root.get_attribute("data-head") == str(head)
@@ -200,7 +208,7 @@ def test_mean_and_grid_views(explorer):
     root.get_by_label("Attention", exact=True).select_option(value="cross")
     root.get_by_label("Layer", exact=True).select_option(value="2")
     root.get_by_label("Head", exact=True).select_option(value="mean")
-    root.locator(".attn-x-queries .attn-x-token").nth(0).hover()
+    hover(root.locator(".attn-x-queries .attn-x-token").nth(0))
     assert shown_values(root) == pytest.approx([round(float(w), 2) for w in weights[1, :, 0].mean(0)], abs=0.0051)
     root.get_by_label("Head", exact=True).select_option(value="grid")
     assert root.locator(".attn-x-grid canvas").count() == 4
@@ -441,7 +449,7 @@ def test_typing_reruns_the_model_in_the_page(reverse_explorer):
     assert root.locator(".attn-x-result").text_content() == title == "abcdefghij → jihgfedcba"
     assert query_tokens(root) == kinds["cross"][1]  # <bos> and the output, as rows
     assert root.get_attribute("data-kind") == "cross" and root.get_attribute("data-layer") == "1"  # view kept
-    root.locator(".attn-x-queries .attn-x-token").nth(2).hover()
+    hover(root.locator(".attn-x-queries .attn-x-token").nth(2))
     expected = [round(float(w), 2) for w in kinds["cross"][0][1, 3, 2]]
     assert shown_values(root) == pytest.approx(expected, abs=0.0051)
     assert root.locator(".attn-x-error").text_content() == ""
