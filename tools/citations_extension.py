@@ -10,7 +10,6 @@ names and years. Run this after editing references.bib:
 """
 
 import argparse
-import functools
 import json
 import re
 import sys
@@ -49,14 +48,14 @@ def short_authors(people: list[Person]) -> str:
     return f"{names[0]} et al."
 
 
-@functools.cache  # parsing the .bib takes seconds; the tests ask for it several times
 def references() -> dict[str, dict[str, str]]:
     """Every entry of references.bib: key -> short authors, year and a one-line full reference."""
     table = {}
     for key, entry in parse_file(BIBLIOGRAPHY).entries.items():
         people = entry.persons.get("author", [])
         year = entry.fields.get("year", "")
-        authors = ", ".join(full_name(person) for person in people)
+        names = [full_name(person) for person in people]
+        authors = ", ".join(names[:-1] + ["et al."] if names[-1:] == ["others"] else names)  # BibTeX's "and others"
         title = plain(entry.fields.get("title", ""))
         title += "" if title.endswith(("?", "!", ".")) else "."
         table[key] = {"short": short_authors(people), "year": year, "full": f"{authors} ({year}). {title}"}
@@ -66,6 +65,12 @@ def references() -> dict[str, dict[str, str]]:
 def table_source() -> str:
     lines = [f"    {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}" for key, value in references().items()]
     return "  var REFERENCES = {\n" + ",\n".join(lines) + "\n  };"
+
+
+def up_to_date() -> bool:
+    """Whether the extension's table is references.bib as it is now."""
+    script = EXTENSION.read_text(encoding="utf-8")
+    return with_table(script) == script
 
 
 def with_table(script: str) -> str:
@@ -78,13 +83,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check that the table is up to date")
     args = parser.parse_args()
-    script = EXTENSION.read_text(encoding="utf-8")
-    updated = with_table(script)
     if args.check:
-        if updated != script:
+        if not up_to_date():
             sys.exit(f"{EXTENSION.relative_to(ROOT)} is out of date: run python tools/citations_extension.py")
         return
-    EXTENSION.write_text(updated, encoding="utf-8")
+    EXTENSION.write_text(with_table(EXTENSION.read_text(encoding="utf-8")), encoding="utf-8")
     print(f"wrote {len(references())} references into {EXTENSION.relative_to(ROOT)}")
 
 
