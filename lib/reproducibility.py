@@ -13,14 +13,19 @@ import torch
 
 DEFAULT_SEED = 0
 DEFAULT_THREADS = 1
+# Overrides the thread count of every call: tools/output_margin.py uses it to measure how much
+# each printed number depends on the number of threads.
+THREADS_VARIABLE = "TRANSFORMER_BOOK_THREADS"
 
 
 def make_reproducible(seed: int = DEFAULT_SEED, threads: int = DEFAULT_THREADS) -> torch.Generator:
     """Seed every random number generator, pin the thread count, use deterministic kernels.
 
     Returns a `torch.Generator` seeded with `seed`, for code that wants its own stream.
-    One thread is the default because the order of a parallel sum changes its last bits.
+    One thread is the default because the order of a parallel sum changes its last bits;
+    the environment variable TRANSFORMER_BOOK_THREADS, when set, replaces `threads`.
     """
+    threads = int(os.environ.get(THREADS_VARIABLE, threads))
     if threads < 1:
         raise ValueError(f"threads must be at least 1, got {threads}")
     os.environ["PYTHONHASHSEED"] = str(seed)  # inherited by any subprocess

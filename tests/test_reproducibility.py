@@ -20,3 +20,13 @@ def test_same_seed_same_model_and_numbers():
 def test_thread_count_must_be_positive():
     with pytest.raises(ValueError, match="threads must be at least 1"):
         make_reproducible(threads=0)
+
+
+def test_the_environment_can_set_the_thread_count_to_measure_its_effect(monkeypatch):
+    """tools/output_margin.py runs chapters with 2 and 4 threads through TRANSFORMER_BOOK_THREADS."""
+    monkeypatch.setenv("TRANSFORMER_BOOK_THREADS", "2")
+    make_reproducible(threads=1)
+    assert torch.get_num_threads() == 2
+    monkeypatch.setenv("TRANSFORMER_BOOK_THREADS", "0")
+    with pytest.raises(ValueError, match="threads must be at least 1"):
+        make_reproducible()

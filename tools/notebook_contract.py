@@ -85,11 +85,6 @@ def solutions(notebook: dict) -> list[tuple[str, list[str]]]:
     return [(match["label"], PYTHON_BLOCK.findall(match["body"])) for match in matches]
 
 
-def solution_code(notebook: dict) -> list[str]:
-    """The ```python blocks inside the chapter's hidden exercise solutions, in order."""
-    return [code for _, blocks in solutions(notebook) for code in blocks]
-
-
 def asserts_something(code: str) -> bool:
     """Whether `code` has an `assert` statement or calls an assert function (torch.testing.assert_close, ...)."""
     for node in ast.walk(ast.parse(code)):
