@@ -4,6 +4,14 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 from lib.tokenizers import BOS_ID, EOS_ID, PAD_ID
+from lib.validation import (
+    check_choice,
+    check_int,
+    check_non_negative_int,
+    check_positive,
+    check_positive_int,
+    check_probability,
+)
 
 PositionalKind = Literal["sinusoidal", "learned", "rotary", "none"]
 ActivationKind = Literal["relu", "gelu", "gelu_tanh", "swiglu"]
@@ -58,8 +66,9 @@ class TransformerConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model", "num_heads", "d_ff", "max_len"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+            check_positive_int(name, getattr(self, name))
+        if self.target_vocab_size is not None:
+            check_positive_int("target_vocab_size", self.target_vocab_size)
         if self.d_model % self.num_heads != 0:
             raise ValueError(
                 f"d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads}) "
@@ -69,8 +78,7 @@ class TransformerConfig:
             raise ValueError(f"rotary positions need an even head dimension, got {self.head_dim}")
         if self.positional not in ("sinusoidal", "learned", "rotary", "none"):
             raise ValueError(f"unknown positional encoding {self.positional!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        check_probability("dropout", self.dropout)
         self._check_variants()
         self._check_special_ids()
 
@@ -81,19 +89,18 @@ class TransformerConfig:
             "init": ("xavier", "normal"),
         }
         for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if self.num_kv_heads is not None and (self.num_kv_heads < 1 or self.num_heads % self.num_kv_heads != 0):
-            raise ValueError(
-                f"num_heads ({self.num_heads}) must be divisible by num_kv_heads ({self.num_kv_heads}): "
-                "each key/value head serves the same number of query heads"
-            )
+            check_choice(name, getattr(self, name), allowed)
+        if self.num_kv_heads is not None:
+            check_positive_int("num_kv_heads", self.num_kv_heads)
+            if self.num_heads % self.num_kv_heads != 0:
+                raise ValueError(
+                    f"num_heads ({self.num_heads}) must be divisible by num_kv_heads ({self.num_kv_heads}): "
+                    "each key/value head serves the same number of query heads"
+                )
         for name in ("num_encoder_layers", "num_decoder_layers", "num_token_types"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+            check_non_negative_int(name, getattr(self, name))
         for name in ("norm_eps", "init_std", "rotary_base"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+            check_positive(name, getattr(self, name))
         if self.share_embeddings and self.target_vocab_size not in (None, self.vocab_size):
             raise ValueError(
                 f"share_embeddings needs one vocabulary for source and target, got vocab_size {self.vocab_size} "
@@ -108,7 +115,10 @@ class TransformerConfig:
             )
         vocabulary = min(self.vocab_size, self.output_vocab_size)
         for name, value in specials.items():
-            if value is not None and not 0 <= value < vocabulary:
+            if value is None:
+                continue
+            check_int(name, value)
+            if not 0 <= value < vocabulary:
                 raise ValueError(f"{name} {value} is outside the vocabulary [0, {vocabulary})")
 
     @classmethod

@@ -9,6 +9,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from lib.validation import check_choice, check_positive, check_positive_int
+
 # Where a sequence starts: one int for every row (0, or the tokens already cached), or a (batch,)
 # tensor when rows differ. A row that begins with k padding tokens starts at -k, so its first
 # real token stands at position 0 however much padding the batch gave it (left padding).
@@ -39,6 +41,8 @@ def check_length(seq_len: int, max_len: int) -> None:
 
 def sinusoidal_table(max_len: int, d_model: int) -> Tensor:
     """(max_len, d_model) table with PE[p, 2i] = sin(p / 10000^(2i/d_model)), PE[p, 2i+1] = cos(...)."""
+    check_positive_int("max_len", max_len)
+    check_positive_int("d_model", d_model)
     if d_model % 2 != 0:
         raise ValueError(f"sinusoidal encoding needs an even d_model, got {d_model}")
     positions = torch.arange(max_len, dtype=torch.float64)[:, None]  # (max_len, 1)
@@ -71,6 +75,8 @@ class LearnedPositionalEmbedding(nn.Module):
 
     def __init__(self, d_model: int, max_len: int):
         super().__init__()
+        check_positive_int("d_model", d_model)
+        check_positive_int("max_len", max_len)
         self.max_len = max_len
         self.lookup = nn.Embedding(max_len, d_model)
         nn.init.normal_(self.lookup.weight, std=0.02)  # for use on its own; lib's models re-init every matrix (Xavier)
@@ -89,8 +95,12 @@ class RotaryEmbedding(nn.Module):
 
     def __init__(self, head_dim: int, max_len: int, base: float = 10000.0):
         super().__init__()
+        check_positive_int("head_dim", head_dim)
+        check_positive_int("max_len", max_len)
+        check_positive("base", base)
         if head_dim % 2 != 0:
             raise ValueError(f"rotary embedding needs an even head dimension, got {head_dim}")
+        self.head_dim = head_dim
         self.max_len = max_len
         theta = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)  # (head_dim / 2,)
         angles = torch.arange(max_len, dtype=torch.float64)[:, None] * theta  # (max_len, head_dim / 2)
@@ -114,6 +124,7 @@ class RotaryEmbedding(nn.Module):
 
 def additive_positional(kind: str, d_model: int, max_len: int) -> nn.Module:
     """The module that adds positions to embeddings; rotary and "none" add nothing."""
+    check_choice("positional", kind, ("sinusoidal", "learned", "rotary", "none"))
     if kind == "sinusoidal":
         return SinusoidalPositionalEncoding(d_model, max_len)
     if kind == "learned":
@@ -126,6 +137,7 @@ class LengthCheck(nn.Module):
 
     def __init__(self, max_len: int):
         super().__init__()
+        check_positive_int("max_len", max_len)
         self.max_len = max_len
 
     def forward(self, x: Tensor, offset: Offset = 0) -> Tensor:

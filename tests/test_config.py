@@ -51,3 +51,16 @@ def test_tiny_preset_accepts_every_override_including_post_ln():
 def test_padding_is_not_a_special_id_and_every_id_is_in_the_vocabulary(settings, message):
     with pytest.raises(ValueError, match=message):
         TransformerConfig(**settings)
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(num_kv_heads=0), "num_kv_heads must be positive, got 0"),
+        (dict(d_model=64.0), "d_model must be an integer, got 64.0"),
+        (dict(target_vocab_size=0), "target_vocab_size must be positive, got 0"),
+    ],
+)
+def test_bad_settings_are_named_like_the_modules_name_them(settings, message):
+    with pytest.raises(ValueError, match=message):
+        TransformerConfig(**settings)

@@ -5,7 +5,14 @@ import math
 import pytest
 import torch
 
-from lib.positional import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding, sinusoidal_table
+from lib.positional import (
+    LearnedPositionalEmbedding,
+    LengthCheck,
+    RotaryEmbedding,
+    SinusoidalPositionalEncoding,
+    additive_positional,
+    sinusoidal_table,
+)
 
 
 def test_sinusoidal_table_follows_the_formula():
@@ -46,3 +53,22 @@ def test_rotary_keeps_vector_lengths():
 def test_too_long_sequences_are_refused(module):
     with pytest.raises(ValueError, match="sequence length 5 exceeds the positional table's max_len 4"):
         module(torch.zeros(1, 5, 8))
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda: SinusoidalPositionalEncoding(7, 4), "sinusoidal encoding needs an even d_model, got 7"),
+        (lambda: SinusoidalPositionalEncoding(8, 0), "max_len must be positive, got 0"),
+        (lambda: LearnedPositionalEmbedding(0, 4), "d_model must be positive, got 0"),
+        (lambda: LearnedPositionalEmbedding(8, -2), "max_len must be positive, got -2"),
+        (lambda: RotaryEmbedding(6, 0), "max_len must be positive, got 0"),
+        (lambda: RotaryEmbedding(5, 8), "rotary embedding needs an even head dimension, got 5"),
+        (lambda: RotaryEmbedding(8, 8, base=0.0), "base must be positive, got 0.0"),
+        (lambda: LengthCheck(0), "max_len must be positive, got 0"),
+        (lambda: additive_positional("relative", 8, 4), "positional must be one of .*, got 'relative'"),
+    ],
+)
+def test_bad_positional_arguments_are_named(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
