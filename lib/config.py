@@ -3,6 +3,7 @@
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from lib.positional import RotaryScaling
 from lib.tokenizers import BOS_ID, EOS_ID, PAD_ID
 from lib.validation import (
     check_choice,
@@ -48,6 +49,7 @@ class TransformerConfig:
     norm_eps: float = 1e-5  # added to the variance inside every norm's square root
     num_kv_heads: int | None = None  # key/value heads; None: one per query head; fewer: grouped-query
     rotary_base: float = 10000.0  # rotary positions turn pair i by position * base^(-2i / head_dim)
+    rotary_scaling: RotaryScaling | None = None  # Llama 3.1's slower low frequencies; None: plain rotary
     scale_embeddings: bool = True  # multiply token embeddings by sqrt(d_model) (section 3.4)
     attention_bias: bool = True  # biases of the query/key/value and output projections
     feed_forward_bias: bool = True
@@ -101,6 +103,13 @@ class TransformerConfig:
             check_non_negative_int(name, getattr(self, name))
         for name in ("norm_eps", "init_std", "rotary_base"):
             check_positive(name, getattr(self, name))
+        if isinstance(self.rotary_scaling, dict):  # from `to_dict` (a saved checkpoint's config)
+            self.rotary_scaling = RotaryScaling(**self.rotary_scaling)
+        if self.rotary_scaling is not None:
+            if not isinstance(self.rotary_scaling, RotaryScaling):
+                raise ValueError(f"rotary_scaling must be a RotaryScaling or None, got {self.rotary_scaling!r}")
+            if self.positional != "rotary":
+                raise ValueError(f"rotary_scaling scales rotary positions, but positional is {self.positional!r}")
         if self.share_embeddings and self.target_vocab_size not in (None, self.vocab_size):
             raise ValueError(
                 f"share_embeddings needs one vocabulary for source and target, got vocab_size {self.vocab_size} "
