@@ -41,7 +41,7 @@ def the_two_models() -> tuple[torch.nn.Module, torch.nn.Module]:
         vocab_size=VOCAB, d_model=D_MODEL, num_heads=HEADS, d_ff=4 * D_MODEL, num_decoder_layers=LAYERS,
         max_len=CONTEXT, dropout=0.0, bos_id=VOCAB - 1, eos_id=VOCAB - 1,
     )  # fmt: skip
-    ours = gpt2_from_hf(theirs.state_dict(), config)
+    ours = gpt2_from_hf(theirs.state_dict(), hf_config, config)  # checks that config computes what hf_config does
     return ours, theirs
 
 

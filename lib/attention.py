@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lib.masks import add_causal, as_additive, check_attn_mask, check_key_padding_mask, combine_masks
+from lib.validation import check_positive_int, check_probability
 
 
 def scaled_dot_product_attention(
@@ -111,6 +112,17 @@ class KeyValueCache:
         return KeyValueCache(self.keys.index_select(0, rows), self.values.index_select(0, rows), self.frozen)
 
 
+def check_rotary(rotary: nn.Module | None, head_dim: int) -> None:
+    """`rotary` is None or a module that rotates heads of `head_dim` dimensions."""
+    if rotary is None:
+        return
+    if not isinstance(rotary, nn.Module):
+        raise ValueError(f"rotary must be a module (a RotaryEmbedding) or None, got {type(rotary).__name__}")
+    rotary_dim = getattr(rotary, "head_dim", head_dim)
+    if rotary_dim != head_dim:
+        raise ValueError(f"rotary rotates heads of {rotary_dim} dimensions, but this attention's heads have {head_dim}")
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head attention for self-attention (`key_value=None`) and cross-attention.
 
@@ -121,6 +133,7 @@ class MultiHeadAttention(nn.Module):
     Without `need_weights` the fast path calls `torch.nn.functional.scaled_dot_product_attention`;
     with it, the explicit function above.
     `rotary` (a `RotaryEmbedding`, for self-attention) rotates queries and keys by their positions.
+    `num_kv_heads` None means one key/value head per query head.
     """
 
     def __init__(
@@ -133,11 +146,18 @@ class MultiHeadAttention(nn.Module):
         bias: bool = True,
     ):
         super().__init__()
+        check_positive_int("d_model", d_model)
+        check_positive_int("num_heads", num_heads)
         if d_model % num_heads != 0:
             raise ValueError(f"d_model ({d_model}) must be divisible by num_heads ({num_heads})")
-        num_kv_heads = num_kv_heads or num_heads
+        num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
+        check_positive_int("num_kv_heads", num_kv_heads)
         if num_heads % num_kv_heads != 0:
             raise ValueError(f"num_heads ({num_heads}) must be divisible by num_kv_heads ({num_kv_heads})")
+        check_probability("dropout", dropout)
+        if not isinstance(bias, bool):
+            raise ValueError(f"bias must be True or False, got {bias!r}")
+        check_rotary(rotary, d_model // num_heads)
         self.d_model = d_model
         self.num_heads = num_heads
         self.num_kv_heads = num_kv_heads

@@ -117,6 +117,8 @@ class BytePairTokenizer:
     """
 
     def __init__(self, specials: Sequence[str] = SPECIAL_TOKENS):
+        if isinstance(specials, str) or not all(isinstance(s, str) and s for s in specials):
+            raise ValueError(f"specials must be a sequence of non-empty strings, got {specials!r}")
         if len(set(specials)) != len(specials):
             raise ValueError(f"special tokens must be unique, got {list(specials)}")
         self.specials = list(specials)

@@ -3,7 +3,16 @@
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from lib.positional import RotaryScaling
 from lib.tokenizers import BOS_ID, EOS_ID, PAD_ID
+from lib.validation import (
+    check_choice,
+    check_int,
+    check_non_negative_int,
+    check_positive,
+    check_positive_int,
+    check_probability,
+)
 
 PositionalKind = Literal["sinusoidal", "learned", "rotary", "none"]
 ActivationKind = Literal["relu", "gelu", "gelu_tanh", "swiglu"]
@@ -40,6 +49,7 @@ class TransformerConfig:
     norm_eps: float = 1e-5  # added to the variance inside every norm's square root
     num_kv_heads: int | None = None  # key/value heads; None: one per query head; fewer: grouped-query
     rotary_base: float = 10000.0  # rotary positions turn pair i by position * base^(-2i / head_dim)
+    rotary_scaling: RotaryScaling | None = None  # Llama 3.1's slower low frequencies; None: plain rotary
     scale_embeddings: bool = True  # multiply token embeddings by sqrt(d_model) (section 3.4)
     attention_bias: bool = True  # biases of the query/key/value and output projections
     feed_forward_bias: bool = True
@@ -58,8 +68,9 @@ class TransformerConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model", "num_heads", "d_ff", "max_len"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+            check_positive_int(name, getattr(self, name))
+        if self.target_vocab_size is not None:
+            check_positive_int("target_vocab_size", self.target_vocab_size)
         if self.d_model % self.num_heads != 0:
             raise ValueError(
                 f"d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads}) "
@@ -69,8 +80,7 @@ class TransformerConfig:
             raise ValueError(f"rotary positions need an even head dimension, got {self.head_dim}")
         if self.positional not in ("sinusoidal", "learned", "rotary", "none"):
             raise ValueError(f"unknown positional encoding {self.positional!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        check_probability("dropout", self.dropout)
         self._check_variants()
         self._check_special_ids()
 
@@ -81,19 +91,25 @@ class TransformerConfig:
             "init": ("xavier", "normal"),
         }
         for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if self.num_kv_heads is not None and (self.num_kv_heads < 1 or self.num_heads % self.num_kv_heads != 0):
-            raise ValueError(
-                f"num_heads ({self.num_heads}) must be divisible by num_kv_heads ({self.num_kv_heads}): "
-                "each key/value head serves the same number of query heads"
-            )
+            check_choice(name, getattr(self, name), allowed)
+        if self.num_kv_heads is not None:
+            check_positive_int("num_kv_heads", self.num_kv_heads)
+            if self.num_heads % self.num_kv_heads != 0:
+                raise ValueError(
+                    f"num_heads ({self.num_heads}) must be divisible by num_kv_heads ({self.num_kv_heads}): "
+                    "each key/value head serves the same number of query heads"
+                )
         for name in ("num_encoder_layers", "num_decoder_layers", "num_token_types"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+            check_non_negative_int(name, getattr(self, name))
         for name in ("norm_eps", "init_std", "rotary_base"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+            check_positive(name, getattr(self, name))
+        if isinstance(self.rotary_scaling, dict):  # from `to_dict` (a saved checkpoint's config)
+            self.rotary_scaling = RotaryScaling(**self.rotary_scaling)
+        if self.rotary_scaling is not None:
+            if not isinstance(self.rotary_scaling, RotaryScaling):
+                raise ValueError(f"rotary_scaling must be a RotaryScaling or None, got {self.rotary_scaling!r}")
+            if self.positional != "rotary":
+                raise ValueError(f"rotary_scaling scales rotary positions, but positional is {self.positional!r}")
         if self.share_embeddings and self.target_vocab_size not in (None, self.vocab_size):
             raise ValueError(
                 f"share_embeddings needs one vocabulary for source and target, got vocab_size {self.vocab_size} "
@@ -108,7 +124,10 @@ class TransformerConfig:
             )
         vocabulary = min(self.vocab_size, self.output_vocab_size)
         for name, value in specials.items():
-            if value is not None and not 0 <= value < vocabulary:
+            if value is None:
+                continue
+            check_int(name, value)
+            if not 0 <= value < vocabulary:
                 raise ValueError(f"{name} {value} is outside the vocabulary [0, {vocabulary})")
 
     @classmethod

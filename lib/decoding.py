@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from lib.model import DecoderOnlyTransformer, Transformer
+from lib.masks import check_mask_values
+from lib.model import DecoderOnlyTransformer, Transformer, given_or_pad_id_padding, grow_padding
 from lib.tasks import collate
 from lib.tokenizers import EOS_ID
 
@@ -29,12 +30,13 @@ class RereadingState:
     tokens: Tensor  # (batch, read so far)
     memory: Tensor | None = None  # (batch, src, d_model); None for a decoder-only model
     memory_padding: Tensor | None = None
+    padding: Tensor | None = None  # decoder-only: (batch, read so far), True at padding
 
     def select(self, rows: Tensor) -> "RereadingState":
         def pick(tensor: Tensor | None) -> Tensor | None:
             return None if tensor is None else tensor.index_select(0, rows)
 
-        return RereadingState(pick(self.tokens), pick(self.memory), pick(self.memory_padding))
+        return RereadingState(pick(self.tokens), pick(self.memory), pick(self.memory_padding), pick(self.padding))
 
 
 class Rereading:
@@ -49,17 +51,23 @@ class Rereading:
             raise TypeError(f"only transformers can re-read their prefix; decode {type(model).__name__} with its cache")
         self.model, self.config = model, model.config
 
-    def start_decoding(self, source: Tensor) -> RereadingState:
-        """Encoder-decoder: encode `source`. Decoder-only: `source` is the prefix read so far."""
+    def start_decoding(self, source: Tensor, padding_mask: Tensor | None = None) -> RereadingState:
+        """Encoder-decoder: encode `source`. Decoder-only: `source` is the prefix read so far and
+        `padding_mask` (batch, n) its padding, as in `DecoderOnlyTransformer.start_decoding`."""
         if isinstance(self.model, DecoderOnlyTransformer):
-            return RereadingState(source)
+            if source.size(1) == 0:
+                return RereadingState(source)
+            return RereadingState(source, padding=given_or_pad_id_padding(source, padding_mask, self.config.pad_id))
+        if padding_mask is not None:
+            raise ValueError("padding_mask is for a decoder-only model's prefix; an encoder-decoder masks <pad>")
         memory, memory_padding, _ = self.model.encode(source)
         return RereadingState(source.new_empty(source.size(0), 0), memory, memory_padding)
 
     def decode_next(self, state: RereadingState, tokens: Tensor) -> Tensor:
         state.tokens = torch.cat([state.tokens, tokens[:, None]], dim=1)  # (batch, read so far + 1)
-        if state.memory is None:
-            return self.model(state.tokens)[:, -1]
+        if state.memory is None:  # masked as the cached step masks: the prefix's padding, then <pad> if read
+            state.padding = grow_padding(state.padding, tokens[:, None], self.config.pad_id)
+            return self.model(state.tokens, padding_mask=state.padding)[:, -1]
         logits, _, _ = self.model.decode(state.tokens, state.memory, state.memory_padding)
         return logits[:, -1]
 
@@ -188,6 +196,7 @@ def generate(
     generator: torch.Generator | None = None,
     use_cache: bool = True,
     top_p: float | None = None,
+    padding_mask: Tensor | None = None,
 ) -> Tensor:
     """Continue `prompt` (batch, n >= 1) by `max_new_tokens` tokens with a decoder-only model.
 
@@ -196,6 +205,12 @@ def generate(
     smallest set of most likely tokens whose probabilities add up to `top_p` (nucleus sampling).
     Returns (batch, n + max_new_tokens): the prompt followed by the new tokens. The model reads
     n + max_new_tokens - 1 tokens (the last new one is only output), which must fit its max_len.
+
+    Prompts of different lengths go in one batch left-padded: `padding_mask` (batch, n), True at
+    the padding, which must come before each row's first real token. No token attends to the padding
+    and each row counts its positions from its first real token, so every row continues as its prompt
+    would alone (Hugging Face's `generate` with `attention_mask` does the same). Without a mask, the
+    prompt's tokens equal to config.pad_id are the padding.
     """
     if prompt.dim() != 2 or prompt.size(1) == 0:
         raise ValueError(f"prompt must have shape (batch, n) with n >= 1, got {tuple(prompt.shape)}")
@@ -208,15 +223,38 @@ def generate(
     check_top_p(top_p)
     check_decoder(model)
     check_fits_context(model, prompt.size(1), max_new_tokens)
+    check_left_padding(padding_mask, prompt)
     model.eval()
     decoder = model if use_cache else Rereading(model)
     tokens = prompt
-    state = decoder.start_decoding(prompt[:, :-1])
+    if padding_mask is None:
+        state = decoder.start_decoding(prompt[:, :-1])
+    else:  # the last prompt token is real (checked): decode_next reads it
+        state = decoder.start_decoding(prompt[:, :-1], padding_mask[:, :-1])
     for _ in range(max_new_tokens):
         logits = decoder.decode_next(state, tokens[:, -1])
         next_token = pick_next_token(logits, temperature, top_k, generator, top_p)  # (batch,)
         tokens = torch.cat([tokens, next_token[:, None]], dim=1)
     return tokens
+
+
+def check_left_padding(padding_mask: Tensor | None, prompt: Tensor) -> None:
+    """`padding_mask` is None, or a bool (batch, n) like `prompt`, True only before each row's first real token."""
+    if padding_mask is None:
+        return
+    check_mask_values(padding_mask, "padding_mask")
+    if padding_mask.dtype != torch.bool:
+        raise TypeError(f"padding_mask must be bool (True at padding), got {padding_mask.dtype}")
+    if padding_mask.shape != prompt.shape:
+        raise ValueError(f"padding_mask has shape {tuple(padding_mask.shape)} but the prompt {tuple(prompt.shape)}")
+    leading = padding_mask.long().cumprod(dim=1).bool()  # (batch, n): True before the first real token
+    wrong = (padding_mask & ~leading).any(dim=1) | padding_mask[:, -1]  # (batch,)
+    if wrong.any():
+        rows = wrong.nonzero().flatten().tolist()
+        raise ValueError(
+            f"padding_mask must be left padding (True only before a row's first real token, and every row's "
+            f"last token real); rows {rows} are not"
+        )
 
 
 def check_top_p(top_p: float | None) -> None:

@@ -12,12 +12,13 @@ changes nothing at dropout 0 (benchmarks/train_step.py isolates both).
 import torch
 from torch import Tensor, nn
 
+from lib.validation import check_probability
+
 
 class Dropout(nn.Module):
     def __init__(self, p: float = 0.0):
         super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        check_probability("dropout probability", p)
         self.p = p
 
     def forward(self, x: Tensor) -> Tensor:

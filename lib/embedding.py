@@ -9,6 +9,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from lib.validation import check_positive_int
+
 
 def check_token_ids(tokens: Tensor, vocab_size: int, name: str = "tokens") -> None:
     """Raise a clear error unless `tokens` is a non-empty (batch, seq) tensor of ids in [0, vocab_size)."""
@@ -34,6 +36,8 @@ class TokenEmbedding(nn.Module):
 
     def __init__(self, vocab_size: int, d_model: int, padding_idx: int | None = None, scale: bool = True):
         super().__init__()
+        check_positive_int("vocab_size", vocab_size)
+        check_positive_int("d_model", d_model)
         self.vocab_size = vocab_size
         self.d_model = d_model
         self.scale = math.sqrt(d_model) if scale else 1.0

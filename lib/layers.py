@@ -20,6 +20,7 @@ from lib.attention import KeyValueCache, MultiHeadAttention
 from lib.config import TransformerConfig
 from lib.dropout import Dropout
 from lib.norms import make_norm
+from lib.validation import check_choice, check_positive_int, check_probability
 
 # The nonlinearity between the feed-forward network's two layers. GELU is x * P(Z <= x) for a
 # standard normal Z (Hendrycks & Gimpel 2016); "gelu_tanh" is its tanh approximation, GPT-2's.
@@ -31,11 +32,22 @@ ACTIVATIONS = {
 }
 
 
+PLAIN_ACTIVATIONS = ("relu", "gelu", "gelu_tanh")  # those of the two-matrix network
+
+
+def check_feed_forward_sizes(d_model: int, d_ff: int, dropout: float) -> None:
+    check_positive_int("d_model", d_model)
+    check_positive_int("d_ff", d_ff)
+    check_probability("dropout", dropout)
+
+
 class FeedForward(nn.Module):
     """The position-wise network: the same two-layer MLP applied to every token on its own."""
 
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu", bias: bool = True):
         super().__init__()
+        check_feed_forward_sizes(d_model, d_ff, dropout)
+        check_choice("activation", activation, PLAIN_ACTIVATIONS)  # "swiglu" needs a gate: GatedFeedForward
         self.linear1 = nn.Linear(d_model, d_ff, bias=bias)
         self.activation = ACTIVATIONS[activation]()
         self.linear2 = nn.Linear(d_ff, d_model, bias=bias)
@@ -54,6 +66,7 @@ class GatedFeedForward(nn.Module):
 
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, bias: bool = True):
         super().__init__()
+        check_feed_forward_sizes(d_model, d_ff, dropout)
         self.gate = nn.Linear(d_model, d_ff, bias=bias)
         self.linear1 = nn.Linear(d_model, d_ff, bias=bias)
         self.activation = nn.SiLU()

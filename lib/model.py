@@ -75,7 +75,7 @@ def make_rotary(config: TransformerConfig) -> RotaryEmbedding | None:
     """One rotary module per model, handed to every self-attention (it holds no weights)."""
     if config.positional != "rotary":
         return None
-    return RotaryEmbedding(config.head_dim, config.max_len, config.rotary_base)
+    return RotaryEmbedding(config.head_dim, config.max_len, config.rotary_base, config.rotary_scaling)
 
 
 def padding_or_none(tokens: Tensor, pad_id: int | None) -> Tensor | None:

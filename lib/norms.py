@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from lib.config import TransformerConfig
+from lib.validation import check_non_negative, check_positive_int
 
 
 class RMSNorm(nn.Module):
@@ -17,6 +18,8 @@ class RMSNorm(nn.Module):
 
     def __init__(self, d_model: int, eps: float = 1e-5):
         super().__init__()
+        check_positive_int("d_model", d_model)
+        check_non_negative("eps", eps)
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(d_model))
 

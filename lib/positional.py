@@ -5,9 +5,12 @@ embeddings (sinusoidal, learned) or rotated into queries and keys (rotary).
 """
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+
+from lib.validation import check_choice, check_positive, check_positive_int
 
 # Where a sequence starts: one int for every row (0, or the tokens already cached), or a (batch,)
 # tensor when rows differ. A row that begins with k padding tokens starts at -k, so its first
@@ -39,6 +42,8 @@ def check_length(seq_len: int, max_len: int) -> None:
 
 def sinusoidal_table(max_len: int, d_model: int) -> Tensor:
     """(max_len, d_model) table with PE[p, 2i] = sin(p / 10000^(2i/d_model)), PE[p, 2i+1] = cos(...)."""
+    check_positive_int("max_len", max_len)
+    check_positive_int("d_model", d_model)
     if d_model % 2 != 0:
         raise ValueError(f"sinusoidal encoding needs an even d_model, got {d_model}")
     positions = torch.arange(max_len, dtype=torch.float64)[:, None]  # (max_len, 1)
@@ -71,6 +76,8 @@ class LearnedPositionalEmbedding(nn.Module):
 
     def __init__(self, d_model: int, max_len: int):
         super().__init__()
+        check_positive_int("d_model", d_model)
+        check_positive_int("max_len", max_len)
         self.max_len = max_len
         self.lookup = nn.Embedding(max_len, d_model)
         nn.init.normal_(self.lookup.weight, std=0.02)  # for use on its own; lib's models re-init every matrix (Xavier)
@@ -80,19 +87,76 @@ class LearnedPositionalEmbedding(nn.Module):
         return x + self.lookup(position_ids(offset, x.size(1), x.device))
 
 
+@dataclass(frozen=True)
+class RotaryScaling:
+    """Llama 3.1's rotary frequency scaling ("llama3" in Hugging Face's `rope_parameters`).
+
+    A model trained on `original_max_len` tokens meets, at longer contexts, angles its slow
+    pairs never reached. Llama 3.1 stretches those pairs instead: a pair whose wavelength
+    2 pi / theta_i is longer than original_max_len / low_freq_factor turns `factor` times slower;
+    one shorter than original_max_len / high_freq_factor is left alone (it already went round many
+    times in training); in between, the two are blended linearly in original_max_len / wavelength.
+    Meta's Llama 3.1 uses factor 8, low_freq_factor 1, high_freq_factor 4 and original_max_len 8192
+    (the defaults here); Llama 3.2's small models use factor 32.
+    """
+
+    factor: float = 8.0
+    low_freq_factor: float = 1.0
+    high_freq_factor: float = 4.0
+    original_max_len: int = 8192
+    kind: str = "llama3"  # the only kind lib computes; kept so that a saved config says which one
+
+    def __post_init__(self) -> None:
+        if self.kind != "llama3":
+            raise ValueError(f"rotary scaling kind must be 'llama3' (the one lib computes), got {self.kind!r}")
+        for name in ("factor", "low_freq_factor", "high_freq_factor"):
+            check_positive(f"rotary scaling {name}", getattr(self, name))
+        check_positive_int("rotary scaling original_max_len", self.original_max_len)
+        if not self.low_freq_factor < self.high_freq_factor:
+            raise ValueError(
+                f"rotary scaling needs low_freq_factor < high_freq_factor (the band between them is blended), got "
+                f"{self.low_freq_factor} and {self.high_freq_factor}"
+            )
+
+    def scale(self, theta: Tensor) -> Tensor:
+        """theta (head_dim / 2,), each pair's angle per position -> the scaled angles, same shape."""
+        wavelength = 2 * math.pi / theta
+        slow = wavelength > self.original_max_len / self.low_freq_factor  # divided by factor
+        fast = wavelength < self.original_max_len / self.high_freq_factor  # kept
+        blend = (self.original_max_len / wavelength - self.low_freq_factor) / (
+            self.high_freq_factor - self.low_freq_factor
+        )  # 0 at the slow edge, 1 at the fast edge
+        blended = (1 - blend) * theta / self.factor + blend * theta
+        return torch.where(slow, theta / self.factor, torch.where(fast, theta, blended))
+
+
+def rotary_angles_per_position(head_dim: int, base: float, scaling: RotaryScaling | None = None) -> Tensor:
+    """(head_dim / 2,) float64: theta_i = base^(-2i / head_dim), scaled when the config asks for it."""
+    theta = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
+    return theta if scaling is None else scaling.scale(theta)
+
+
 class RotaryEmbedding(nn.Module):
     """Rotary position embedding (Su et al. 2021) for queries and keys of shape (..., seq, head_dim).
 
     Each pair of dimensions (2i, 2i+1) is rotated by the angle p * theta_i, so the dot
-    product of a query at p and a key at p' depends on p - p' only.
+    product of a query at p and a key at p' depends on p - p' only. `scaling` (Llama 3.1's)
+    changes the theta_i once, here; the rotation is the same.
     """
 
-    def __init__(self, head_dim: int, max_len: int, base: float = 10000.0):
+    def __init__(self, head_dim: int, max_len: int, base: float = 10000.0, scaling: RotaryScaling | None = None):
         super().__init__()
+        check_positive_int("head_dim", head_dim)
+        check_positive_int("max_len", max_len)
+        check_positive("base", base)
         if head_dim % 2 != 0:
             raise ValueError(f"rotary embedding needs an even head dimension, got {head_dim}")
+        if scaling is not None and not isinstance(scaling, RotaryScaling):
+            raise ValueError(f"scaling must be a RotaryScaling or None, got {scaling!r}")
+        self.head_dim = head_dim
         self.max_len = max_len
-        theta = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)  # (head_dim / 2,)
+        self.scaling = scaling
+        theta = rotary_angles_per_position(head_dim, base, scaling)  # (head_dim / 2,)
         angles = torch.arange(max_len, dtype=torch.float64)[:, None] * theta  # (max_len, head_dim / 2)
         # Kept in float64 and rounded to the input's dtype when used, so a float64 model gets exact angles.
         self.register_buffer("cos", torch.cos(angles), persistent=False)
@@ -114,6 +178,7 @@ class RotaryEmbedding(nn.Module):
 
 def additive_positional(kind: str, d_model: int, max_len: int) -> nn.Module:
     """The module that adds positions to embeddings; rotary and "none" add nothing."""
+    check_choice("positional", kind, ("sinusoidal", "learned", "rotary", "none"))
     if kind == "sinusoidal":
         return SinusoidalPositionalEncoding(d_model, max_len)
     if kind == "learned":
@@ -126,6 +191,7 @@ class LengthCheck(nn.Module):
 
     def __init__(self, max_len: int):
         super().__init__()
+        check_positive_int("max_len", max_len)
         self.max_len = max_len
 
     def forward(self, x: Tensor, offset: Offset = 0) -> Tensor:

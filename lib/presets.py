@@ -11,7 +11,8 @@ Each is the 2017 block with other pieces chosen (see the fields of `TransformerC
 
 Every preset takes overrides, so a test can build a tiny model of the same family:
 `gpt2(d_model=32, num_heads=2, num_decoder_layers=2, vocab_size=50, max_len=64, bos_id=49, eos_id=49)`.
-lib/converters.py loads a Hugging Face state dict of each family into lib; nothing here downloads.
+lib/converters.py builds these configs from a Hugging Face config of each family (refusing what lib does
+not compute) and loads the state dict into lib; nothing here downloads.
 """
 
 from lib.config import TransformerConfig

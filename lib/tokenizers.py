@@ -9,6 +9,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+from lib.validation import check_positive_int
+
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(4)
 WORD_PATTERN = re.compile(r"[a-z0-9_]+(?:'[a-z]+)?|[^\sa-z0-9_]")  # words keep inner "_" and "'"
@@ -18,6 +20,7 @@ class Vocabulary:
     """A two-way map between tokens (strings) and ids (ints); ids 0-3 are the special tokens."""
 
     def __init__(self, tokens: Iterable[str]):
+        tokens = check_tokens(tokens)
         self.tokens = list(SPECIAL_TOKENS) + [t for t in tokens if t not in SPECIAL_TOKENS]
         self.index = {token: i for i, token in enumerate(self.tokens)}
         if len(self.index) != len(self.tokens):
@@ -25,7 +28,14 @@ class Vocabulary:
 
     @classmethod
     def from_corpus(cls, tokenized: Iterable[Sequence[str]], min_count: int = 1, max_size: int | None = None):
-        """Most frequent tokens first (ties broken alphabetically, so the order is reproducible)."""
+        """Most frequent tokens first (ties broken alphabetically, so the order is reproducible).
+
+        `min_count`: the fewest occurrences a token needs; `max_size`: the most tokens kept besides the
+        specials (None: all).
+        """
+        check_positive_int("min_count", min_count)
+        if max_size is not None:
+            check_positive_int("max_size", max_size)
         counts = Counter(token for tokens in tokenized for token in tokens)
         ranked = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
         return cls(ranked[:max_size] if max_size else ranked)
@@ -48,14 +58,37 @@ class Vocabulary:
         return out
 
 
+def check_tokens(tokens: Iterable[str]) -> list[str]:
+    """The tokens as a list, each a non-empty str; a bare str is refused (it would become its characters)."""
+    if isinstance(tokens, str):
+        raise ValueError(f"tokens must be a collection of strings, not one string ({tokens[:20]!r})")
+    tokens = list(tokens)
+    for token in tokens:
+        if not isinstance(token, str) or not token:
+            raise ValueError(f"every token must be a non-empty str, got {token!r}")
+    return tokens
+
+
+def check_vocabulary(vocabulary: object) -> None:
+    if not isinstance(vocabulary, Vocabulary):
+        raise ValueError(f"vocabulary must be a Vocabulary, got {type(vocabulary).__name__}")
+
+
+def check_text(text: object) -> None:
+    if not isinstance(text, str):
+        raise ValueError(f"text must be a str, got {type(text).__name__}")
+
+
 class CharTokenizer:
     """One token per character."""
 
     def __init__(self, vocabulary: Vocabulary):
+        check_vocabulary(vocabulary)
         self.vocabulary = vocabulary
 
     @classmethod
     def from_text(cls, text: str) -> "CharTokenizer":
+        check_text(text)
         return cls(Vocabulary(sorted(set(text))))
 
     def split(self, text: str) -> list[str]:
@@ -72,6 +105,7 @@ class WordTokenizer:
     """Lower-cased words and single punctuation marks; rare words can be left to <unk>."""
 
     def __init__(self, vocabulary: Vocabulary):
+        check_vocabulary(vocabulary)
         self.vocabulary = vocabulary
 
     @staticmethod
@@ -80,6 +114,7 @@ class WordTokenizer:
 
     @classmethod
     def from_text(cls, text: str, min_count: int = 1, max_size: int | None = None) -> "WordTokenizer":
+        check_text(text)
         return cls(Vocabulary.from_corpus([cls.split(text)], min_count, max_size))
 
     def encode(self, text: str) -> list[int]:

@@ -9,6 +9,7 @@ from torch import nn
 
 from lib.attention import KeyValueCache, MultiHeadAttention, scaled_dot_product_attention
 from lib.masks import causal_mask
+from lib.positional import RotaryEmbedding
 
 
 def test_scaled_dot_product_matches_the_formula_and_torch():
@@ -184,3 +185,29 @@ def test_cross_attention_reads_a_frozen_memory_cache():
         attention(y[:2], cache=cache)
     reordered = cache.select(torch.tensor([2, 2, 0]))
     torch.testing.assert_close(attention(y[[2, 2, 0]], cache=reordered)[0], attention(y, memory)[0][[2, 2, 0]])
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (dict(d_model=0, num_heads=1), "d_model must be positive, got 0"),
+        (dict(d_model=64, num_heads=0), "num_heads must be positive, got 0"),
+        (dict(d_model=64.0, num_heads=8), "d_model must be an integer, got 64.0"),
+        (dict(d_model=64, num_heads=8, num_kv_heads=0), "num_kv_heads must be positive, got 0"),
+        (dict(d_model=64, num_heads=8, num_kv_heads=3), "num_heads \\(8\\) must be divisible by num_kv_heads \\(3\\)"),
+        (dict(d_model=64, num_heads=8, dropout=-0.1), "dropout must be in \\[0, 1\\), got -0.1"),
+        (dict(d_model=64, num_heads=8, dropout=1.0), "dropout must be in \\[0, 1\\), got 1.0"),
+        (dict(d_model=64, num_heads=8, bias="yes"), "bias must be True or False, got 'yes'"),
+        (
+            dict(d_model=64, num_heads=8, rotary="rope"),
+            "rotary must be a module \\(a RotaryEmbedding\\) or None, got str",
+        ),
+        (
+            dict(d_model=64, num_heads=8, rotary=RotaryEmbedding(16, 32)),
+            "rotary rotates heads of 16 dimensions, but this attention's heads have 8",
+        ),
+    ],
+)
+def test_bad_construction_arguments_are_named(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        MultiHeadAttention(**arguments)

@@ -125,3 +125,13 @@ def test_bad_input_is_named(tokenizer):
         tokenizer.encode(b"bytes")
     with pytest.raises(ValueError, match="merge 0 uses id 400"):
         BytePairTokenizer.from_dict({"specials": ["<pad>"], "merges": [[400, 5]]})
+
+
+@pytest.mark.parametrize(
+    "specials",
+    [("<pad>", "<pad>"), "<pad>", ("<pad>", ""), ("<pad>", 3)],
+    ids=["repeated", "one string", "empty", "not a str"],
+)
+def test_bad_special_tokens_are_named(specials):
+    with pytest.raises(ValueError, match="special"):
+        BytePairTokenizer(specials)

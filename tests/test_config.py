@@ -3,6 +3,7 @@
 import pytest
 
 from lib import TransformerConfig
+from lib.positional import RotaryScaling
 
 
 def test_heads_must_divide_d_model():
@@ -51,3 +52,28 @@ def test_tiny_preset_accepts_every_override_including_post_ln():
 def test_padding_is_not_a_special_id_and_every_id_is_in_the_vocabulary(settings, message):
     with pytest.raises(ValueError, match=message):
         TransformerConfig(**settings)
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(num_kv_heads=0), "num_kv_heads must be positive, got 0"),
+        (dict(d_model=64.0), "d_model must be an integer, got 64.0"),
+        (dict(target_vocab_size=0), "target_vocab_size must be positive, got 0"),
+        (
+            dict(rotary_scaling=RotaryScaling()),
+            "rotary_scaling scales rotary positions, but positional is 'sinusoidal'",
+        ),
+        (dict(positional="rotary", rotary_scaling="llama3"), "rotary_scaling must be a RotaryScaling or None"),
+    ],
+)
+def test_bad_settings_are_named_like_the_modules_name_them(settings, message):
+    with pytest.raises(ValueError, match=message):
+        TransformerConfig(**settings)
+
+
+def test_a_config_with_rotary_scaling_round_trips_through_a_dict():
+    config = TransformerConfig(positional="rotary", rotary_scaling=RotaryScaling(factor=4.0, original_max_len=64))
+    saved = config.to_dict()
+    assert saved["rotary_scaling"]["factor"] == 4.0  # plain values, as a checkpoint stores them
+    assert TransformerConfig.from_dict(saved) == config

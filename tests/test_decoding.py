@@ -128,6 +128,40 @@ def test_decoder_only_generation_with_cache_equals_without():
     assert torch.equal(sampled[0], sampled[1])
 
 
+@pytest.mark.parametrize("positional", ["rotary", "learned"])
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_a_left_padded_batch_continues_each_prompt_as_it_would_alone(positional, use_cache):
+    torch.manual_seed(7)
+    config = TransformerConfig(vocab_size=15, d_model=32, num_heads=4, d_ff=64, max_len=40, positional=positional)
+    model = DecoderOnlyTransformer(config).eval()
+    prompts = [torch.randint(4, 15, (length,)) for length in (5, 1, 3)]
+    batch = torch.stack([torch.cat([torch.full((5 - len(p),), PAD_ID), p]) for p in prompts])  # (3, 5)
+    padding = batch == PAD_ID  # True before each row's first real token
+    by_mask = generate(model, batch, 20, use_cache=use_cache, padding_mask=padding)
+    by_pad_id = generate(model, batch, 20, use_cache=use_cache)  # the config's pad_id marks the same padding
+    assert torch.equal(by_mask, by_pad_id)
+    for row, prompt in enumerate(prompts):
+        alone = generate(model, prompt[None], 20, use_cache=use_cache)
+        assert torch.equal(by_mask[row, 5 - len(prompt) :], alone[0])
+    assert len(set(by_mask[:, 5:].flatten().tolist())) > 3  # not one token repeated: the rows can differ
+
+
+@pytest.mark.parametrize(
+    "padding, message",
+    [
+        (torch.tensor([[False, True, False]]), "must be left padding .* rows \\[0\\] are not"),
+        (torch.tensor([[False, False, False], [True, True, True]]), "every row's last token real\\); rows \\[1\\]"),
+        (torch.tensor([[0, 0, 0]]), "padding_mask must be bool"),
+        (torch.tensor([[False, False]]), "padding_mask has shape \\(1, 2\\) but the prompt \\(1, 3\\)"),
+    ],
+)
+def test_a_padding_mask_that_is_not_left_padding_is_refused(padding, message):
+    model = DecoderOnlyTransformer(TransformerConfig(vocab_size=10, d_model=16, num_heads=2, d_ff=16))
+    prompt = torch.full((len(padding), 3), 5)
+    with pytest.raises((ValueError, TypeError), match=message):
+        generate(model, prompt, 2, padding_mask=padding)
+
+
 def test_top_k_of_one_is_greedy_and_sampling_follows_the_generator():
     torch.manual_seed(6)
     model = DecoderOnlyTransformer(TransformerConfig(vocab_size=15, d_model=32, num_heads=4, d_ff=64)).eval()

@@ -26,3 +26,15 @@ def test_gradient_touches_only_looked_up_rows():
 def test_out_of_vocabulary_id_is_named():
     with pytest.raises(IndexError, match="id 10, outside the vocabulary \\[0, 10\\)"):
         TokenEmbedding(10, 4)(torch.tensor([[1, 10]]))
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (dict(vocab_size=0, d_model=8), "vocab_size must be positive, got 0"),
+        (dict(vocab_size=10, d_model=-8), "d_model"),
+    ],
+)
+def test_bad_sizes_are_named(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        TokenEmbedding(**arguments)

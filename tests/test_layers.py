@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from lib import TransformerConfig
-from lib.layers import DecoderLayer, EncoderLayer, FeedForward
+from lib.layers import DecoderLayer, EncoderLayer, FeedForward, GatedFeedForward
 from lib.masks import causal_mask
 from torch_reference import LAYER_NAME_MAP
 
@@ -47,3 +47,23 @@ def test_decoder_layer_returns_both_kinds_of_weights():
     _, self_weights, cross_weights = layer(torch.randn(1, 3, 8), torch.randn(1, 7, 8), need_weights=True)
     assert self_weights.shape == (1, 2, 3, 3) and cross_weights.shape == (1, 2, 3, 7)
     assert torch.all(self_weights[0, :, 0, 1:] == 0)  # the first position sees only itself
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda: FeedForward(0, 16), "d_model must be positive, got 0"),
+        (lambda: FeedForward(8, -1), "d_ff must be positive, got -1"),
+        (lambda: FeedForward(8, 16, dropout=-0.1), "dropout must be in \\[0, 1\\), got -0.1"),
+        (
+            lambda: FeedForward(8, 16, activation="swiglu"),
+            "activation must be one of \\('relu', 'gelu', 'gelu_tanh'\\)",
+        ),
+        (lambda: FeedForward(8, 16, activation="tanh"), "activation must be one of .*, got 'tanh'"),
+        (lambda: GatedFeedForward(8, 0), "d_ff must be positive, got 0"),
+        (lambda: GatedFeedForward(8, 16, dropout=1.5), "dropout must be in \\[0, 1\\), got 1.5"),
+    ],
+)
+def test_bad_feed_forward_arguments_are_named(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()

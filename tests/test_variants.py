@@ -202,3 +202,16 @@ def test_a_model_without_a_pad_token_trains_on_every_target():
     logits = model(tokens[:, :-1])
     expected = torch.nn.functional.cross_entropy(logits.reshape(-1, 40), tokens[:, 1:].reshape(-1))
     torch.testing.assert_close(language_model_loss(model, tokens), expected)
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (dict(d_model=0), "d_model must be positive, got 0"),
+        (dict(d_model=8, eps=-1e-5), "eps must be >= 0, got -1e-05"),
+        (dict(d_model=8, eps=float("nan")), "eps must be >= 0, got nan"),
+    ],
+)
+def test_bad_rms_norm_arguments_are_named(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        RMSNorm(**arguments)
