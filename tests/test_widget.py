@@ -20,7 +20,7 @@ from lib.model import DecoderOnlyTransformer, EncoderOnlyTransformer
 from lib.tasks import task_vocabulary
 from lib.tokenizers import Vocabulary, WordTokenizer
 from lib.widget import AttentionExplorer, TextGenerator, static_html
-from lib.widget.explorer import check_input, tokenizer_name
+from lib.widget.explorer import check_input, excerpt, run_error, tokenizer_name
 from lib.widget.generator import GENERATOR_ESM
 from lib.widget.page import RUNTIME_KEY, RUNTIME_SOURCE, deduplicate_shared_blocks
 from lib.widget.payload import decode_kind, decode_model, make_payload, payload_json_for_html
@@ -145,7 +145,7 @@ def test_input_checks_name_the_problem():
         check_input(list("abz"), vocabulary, 4)
     with pytest.raises(ValueError, match="^“<eos>” is not in the model's vocabulary"):
         check_input(["a", "<eos>"], vocabulary, 4)
-    with pytest.raises(ValueError, match="the input has 5 tokens but the model's positional table holds at most 4"):
+    with pytest.raises(ValueError, match="^the input has 5 tokens; the model's positional table holds at most 4$"):
         check_input(list("abcab"), vocabulary, 4)
 
 
@@ -214,7 +214,7 @@ def test_an_unknown_word_gets_similar_known_ones_and_a_length_outside_training_a
         check_input(["helo"], vocabulary, 8)
     with pytest.raises(ValueError, match="; it knows 53, such as word0, word1, .*, word7$"):
         check_input(["😀"], vocabulary, 8)
-    with pytest.raises(ValueError, match="holds at most 8; try 2 to 4, the lengths it was trained on$"):
+    with pytest.raises(ValueError, match=r"holds at most 8 \(it was trained on 2–4\)$"):
         check_input(["help"] * 9, vocabulary, 8, lengths=[2, 4])
     explorer = reverse_explorer()
     assert "warning" not in explorer.payload
@@ -284,3 +284,37 @@ def test_text_generator_sends_its_weights_when_asked_not_in_its_state():
     generator._answer(generator, {"type": "spec"}, [])
     generator._answer(generator, {"type": "something else"}, [])
     assert sent == [{"type": "spec", "spec": generator.spec}]
+
+
+def test_text_generator_refuses_starting_settings_outside_their_ranges():
+    """The page's fields replace a value outside a range by the one used; from Python it is refused."""
+    tokenizer = BytePairTokenizer().train("the cat sat on the mat, the cat ate the rat " * 20, 262)
+    config = TransformerConfig(vocab_size=tokenizer.vocab_size, d_model=16, num_heads=2, d_ff=32, max_len=16)
+    model = DecoderOnlyTransformer(config).eval()
+    assert TextGenerator.from_model(model, tokenizer, temperature=0, top_k=262, top_p=1, length=1000).settings
+    for setting, value, message in [
+        ("length", 0, "length must be a whole number from 1 to 1000, not 0"),
+        ("length", 5000, "length must be a whole number from 1 to 1000, not 5000"),
+        ("length", 2.5, "length must be a whole number from 1 to 1000, not 2.5"),
+        ("temperature", -1, "temperature must be a number from 0 to 5, not -1"),
+        ("top_p", 7, "top_p must be a number from 0 to 1, not 7"),
+        ("top_k", 263, "top_k must be a whole number from 0 to 262, not 263"),
+        ("seed", -1, "seed must be a whole number from 0 to 2147483647, not -1"),
+    ]:
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            TextGenerator.from_model(model, tokenizer, **{setting: value})
+
+
+def test_an_error_quotes_a_short_excerpt_cut_between_characters():
+    assert excerpt("abc") == "abc" and excerpt("a" * 20) == "a" * 20
+    assert excerpt("a" * 5000) == "a" * 19 + "…"
+    assert excerpt("e\u0301" * 30) == "e\u0301" * 9 + "…"  # never an accent without its letter
+    family = "\U0001f469\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # 7 code points, one emoji
+    assert excerpt(family * 10) == family * 2 + "…"
+    assert excerpt("\U0001f1eb\U0001f1f7" * 20) == "\U0001f1eb\U0001f1f7" * 9 + "…"  # whole flags
+    thumb = "x\U0001f44d\U0001f3fd"  # the 20th code point is a skin tone: it stays with its hand
+    assert excerpt("ab" + thumb * 20) == "ab" + thumb * 5 + "x…"
+    assert (
+        run_error("z" * 5000, ValueError("the input is too long"))
+        == f"Could not run the model on “{'z' * 19}…”: the input is too long"
+    )

@@ -97,6 +97,12 @@ class BytePairTokenizer {
     return this.bytes[id];
   }
 
+  // Whether `id` starts at a character boundary: not with a UTF-8 continuation byte (10xxxxxx).
+  startsCharacter(id) {
+    const bytes = this.tokenBytes(id);
+    return !bytes.length || (bytes[0] & 0xc0) !== 0x80;
+  }
+
   // Text of `ids`; bytes that cut a character show as U+FFFD, as lib's decode(errors="replace").
   decode(ids) {
     const parts = ids.map((id) => this.tokenBytes(id));

@@ -392,14 +392,19 @@ function render({ model, el }) {
     } catch (problem) {
       if (mine !== generation) return;
       const message = problem instanceof InputError ? problem.message : `the model failed (${problem.message || problem})`;
-      error.textContent = `Could not run the model on “${text}”: ${message}`;
+      error.textContent = `Could not run the model on “${excerpt(text)}”: ${message}`; // run_error's words
+      warning.textContent = ""; // the last good run's warning is not about this input
     } finally {
       if (mine === generation) delete el.dataset.running;
     }
   }
 
   const onPayload = () => load();
-  const onError = () => { error.textContent = model.get("error") || ""; };
+  // In Jupyter the kernel keeps the last good payload when an input fails: its warning goes with it.
+  const onError = () => {
+    error.textContent = model.get("error") || "";
+    if (error.textContent) warning.textContent = "";
+  };
   model.on("change:payload", onPayload);
   model.on("change:error", onError);
   if (engineText) Object.assign(el, { browserModel, runInBrowser }); // for the tests and the benchmark

@@ -10,6 +10,7 @@ An explorer made with `from_model` also embeds the model, and the page's own Jav
 
 import copy
 import html
+import unicodedata
 import weakref
 from collections.abc import Callable
 
@@ -28,6 +29,8 @@ LISTED_SYMBOLS = 40  # a vocabulary up to this size is listed in the hint and in
 EXAMPLE_SYMBOLS = 8  # a larger one is named by its first (most frequent) symbols
 SIMILAR_SYMBOLS = 5  # an unknown word gets up to this many known ones within SIMILAR_DISTANCE edits
 SIMILAR_DISTANCE = 2
+EXCERPT_LENGTH = 20  # an error quotes at most this many characters of what the reader typed ("…" included)
+ZERO_WIDTH_JOINER = "\u200d"
 
 
 class AttentionExplorer(anywidget.AnyWidget):
@@ -197,22 +200,61 @@ def edit_distance(a: str, b: str) -> int:
 
 def similar_symbols(token: str, symbols: list[str]) -> list[str]:
     """Up to SIMILAR_SYMBOLS known symbols within SIMILAR_DISTANCE edits of `token`, closest first
-    (then in vocabulary order: most frequent first)."""
-    scored = [(edit_distance(token, symbol), index) for index, symbol in enumerate(symbols)]
+    (then in vocabulary order: most frequent first). Lengths further apart than that are never
+    within it, so a long paste is not compared letter by letter with every word."""
+    scored = [
+        (edit_distance(token, symbol), index)
+        for index, symbol in enumerate(symbols)
+        if abs(len(token) - len(symbol)) <= SIMILAR_DISTANCE
+    ]
     close = sorted(pair for pair in scored if pair[0] <= SIMILAR_DISTANCE)
     return [symbols[index] for _, index in close[:SIMILAR_SYMBOLS]]
 
 
+def splits_character(text: str, at: int) -> bool:
+    """Whether cutting `text` before code point `at` splits what a reader sees as one character:
+    before a combining mark (accents, variation selectors), a zero-width joiner or a skin-tone
+    modifier, after a joiner, or between the two halves of a flag."""
+    before, after = text[at - 1], text[at]
+    if unicodedata.category(after).startswith("M") or ZERO_WIDTH_JOINER in (before, after):
+        return True
+    if "\U0001f3fb" <= after <= "\U0001f3ff":
+        return True
+    if regional_indicator(before) and regional_indicator(after):
+        run = 0  # regional indicators pair up from the first of a run: a flag is two of them
+        while at - 1 - run >= 0 and regional_indicator(text[at - 1 - run]):
+            run += 1
+        return run % 2 == 1
+    return False
+
+
+def regional_indicator(character: str) -> bool:
+    return "\U0001f1e6" <= character <= "\U0001f1ff"
+
+
+def excerpt(text: str, limit: int = EXCERPT_LENGTH) -> str:
+    """`text` as an error quotes it: whole if it has at most `limit` code points, else its first ones
+    and "…", `limit` in all, cut where no character is split (the page cuts it the same way)."""
+    if len(text) <= limit:
+        return text
+    end = limit - 1
+    while end > 1 and splits_character(text, end):
+        end -= 1
+    return text[:end] + "…"
+
+
 def unknown_token_message(token: str, vocabulary: Vocabulary) -> str:
-    """Why `token` cannot be read, and what the reader could type instead (the page says the same)."""
+    """Why `token` cannot be read, and what the reader could type instead (the page says the same);
+    a long token is quoted by its first characters."""
     symbols = known_symbols(vocabulary)
+    quoted = excerpt(token)
     if len(symbols) <= LISTED_SYMBOLS:
-        return f"“{token}” is not in the model's vocabulary; it knows {' '.join(symbols)}"
+        return f"“{quoted}” is not in the model's vocabulary; it knows {' '.join(symbols)}"
     similar = similar_symbols(token, symbols)
     if similar:
-        return f"“{token}” is not in the model's vocabulary; similar ones it knows: {', '.join(similar)}"
+        return f"“{quoted}” is not in the model's vocabulary; similar ones it knows: {', '.join(similar)}"
     examples = example_symbols(symbols)
-    return f"“{token}” is not in the model's vocabulary; it knows {len(symbols)}, such as {examples}"
+    return f"“{quoted}” is not in the model's vocabulary; it knows {len(symbols)}, such as {examples}"
 
 
 def tokenizer_name(tokenize: Callable[[str], list[str]]) -> str | None:
@@ -233,16 +275,17 @@ def check_input(tokens: list[str], vocabulary: Vocabulary, max_len: int, lengths
         if token not in vocabulary.index or token in SPECIAL_TOKENS:
             raise ValueError(unknown_token_message(token, vocabulary))
     if len(tokens) > max_len:
-        suggestion = f"; try {lengths[0]} to {lengths[1]}, the lengths it was trained on" if lengths else ""
+        trained = f" (it was trained on {lengths[0]}–{lengths[1]})" if lengths else ""
         raise ValueError(
-            f"the input has {len(tokens)} tokens but the model's positional table holds at most {max_len}{suggestion}"
+            f"the input has {len(tokens)} tokens; the model's positional table holds at most {max_len}{trained}"
         )
     return vocabulary.encode(tokens)
 
 
 def run_error(text: str, problem: Exception) -> str:
+    """The error line under the text box: a short quote of the input, then what is wrong with it."""
     message = problem.args[0] if problem.args else str(problem)
-    return f"Could not run the model on “{text}”: {message}"
+    return f"Could not run the model on “{excerpt(text)}”: {message}"
 
 
 def architecture(model: torch.nn.Module) -> str:

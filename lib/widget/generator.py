@@ -21,6 +21,16 @@ from lib.widget.payload import encode_model
 
 GENERATOR_ESM = RUNTIME_SOURCE + "\nexport default { render: renderGenerator };\n"
 DEFAULT_SETTINGS = {"temperature": 0.8, "top_k": 40, "top_p": 0.95, "seed": 0, "length": 100}
+# The range of each setting, as the page's fields take them (lib/widget/generator.js); top_k's upper
+# end is the vocabulary's size.
+SETTING_RANGES = {
+    "temperature": (0, 5),
+    "top_k": (0, None),
+    "top_p": (0, 1),
+    "seed": (0, 2**31 - 1),
+    "length": (1, 1000),
+}
+WHOLE_NUMBER_SETTINGS = {"top_k", "seed", "length"}
 
 
 class TextGenerator(anywidget.AnyWidget):
@@ -51,6 +61,7 @@ class TextGenerator(anywidget.AnyWidget):
             raise ValueError(
                 f"the tokenizer has {vocab_size} tokens but the model's vocabulary has {model.config.vocab_size}"
             )
+        check_settings(settings, vocab_size)
         spec = generator_spec(model, saved, add_bos)
         hint = (
             f"Type any text and press Run: the model continues it, {model.config.max_len} tokens of context at most "
@@ -90,6 +101,17 @@ class TextGenerator(anywidget.AnyWidget):
         return static_widget(
             "renderGenerator", "text-generator-static", html.escape("Text generator"), state, self.spec
         )
+
+
+def check_settings(settings: dict, vocab_size: int) -> None:
+    """A ValueError naming the setting, its value and its range if a starting value is outside it."""
+    for name, value in settings.items():
+        low, high = SETTING_RANGES[name]
+        high = vocab_size if high is None else high
+        whole = name in WHOLE_NUMBER_SETTINGS
+        if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)) or not low <= value <= high:
+            kind = "a whole number" if whole else "a number"
+            raise ValueError(f"{name} must be {kind} from {low} to {high}, not {value!r}")
 
 
 def generator_spec(model: torch.nn.Module, saved_tokenizer: dict, add_bos: bool) -> dict:

@@ -47,7 +47,7 @@ def runtime_blocks() -> str:
         "const standIn = (state) => ({ get: (name) => state[name], set() {}, save_changes() {}, on() {}, off() {} });\n"
         "// The views, and the parts the tests and the benchmark call directly.\n"
         f'book["{RUNTIME_KEY}"] = {{ render, renderGenerator, standIn, loadTransformer, BytePairTokenizer,\n'
-        "  Generation };\n"
+        "  Generation, excerpt };\n"
         "})();</script>"
     )
 

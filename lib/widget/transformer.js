@@ -14,6 +14,33 @@ const LISTED_SYMBOLS = 40;
 const EXAMPLE_SYMBOLS = 8;
 const SIMILAR_SYMBOLS = 5;
 const SIMILAR_DISTANCE = 2;
+const EXCERPT_LENGTH = 20; // an error quotes at most this many characters of the input ("…" included)
+
+// lib/widget/explorer.py's `splits_character`, on code points: a cut before a combining mark, a
+// zero-width joiner or a skin-tone modifier, after a joiner, or inside a flag splits a character.
+function splitsCharacter(points, at) {
+  const before = points[at - 1];
+  const after = points[at];
+  if (/\p{M}/u.test(after) || before === "\u200d" || after === "\u200d") return true;
+  const code = after.codePointAt(0);
+  if (code >= 0x1f3fb && code <= 0x1f3ff) return true;
+  const regional = (point) => point !== undefined && point.codePointAt(0) >= 0x1f1e6 && point.codePointAt(0) <= 0x1f1ff;
+  if (regional(before) && regional(after)) {
+    let run = 0; // regional indicators pair up from the first of a run: a flag is two of them
+    while (regional(points[at - 1 - run])) run += 1;
+    return run % 2 === 1;
+  }
+  return false;
+}
+
+// lib/widget/explorer.py's `excerpt`: the text whole, or its first code points and "…".
+function excerpt(text, limit = EXCERPT_LENGTH) {
+  const points = Array.from(text);
+  if (points.length <= limit) return text;
+  let end = limit - 1;
+  while (end > 1 && splitsCharacter(points, end)) end -= 1;
+  return `${points.slice(0, end).join("")}…`;
+}
 
 // Levenshtein distance counted in code points, as Python counts a str.
 function editDistance(a, b) {
@@ -301,7 +328,7 @@ class BrowserTransformer {
       const ids = this.bpe().encode(text);
       if (!ids.length) throw new InputError("the input is empty");
       if (ids.length > this.config.max_len) {
-        throw new InputError(`the input has ${ids.length} tokens but the model's positional table holds at most ${this.config.max_len}`);
+        throw new InputError(`the input has ${ids.length} tokens; the model's positional table holds at most ${this.config.max_len}`);
       }
       return { tokens: ids.map((id) => this.bpe().tokenText(id)), ids };
     }
@@ -312,9 +339,9 @@ class BrowserTransformer {
     }
     if (tokens.length > this.config.max_len) {
       const lengths = this.spec.lengths;
-      const suggestion = lengths ? `; try ${lengths[0]} to ${lengths[1]}, the lengths it was trained on` : "";
+      const trained = lengths ? ` (it was trained on ${lengths[0]}–${lengths[1]})` : "";
       throw new InputError(
-        `the input has ${tokens.length} tokens but the model's positional table holds at most ${this.config.max_len}${suggestion}`,
+        `the input has ${tokens.length} tokens; the model's positional table holds at most ${this.config.max_len}${trained}`,
       );
     }
     return { tokens, ids: tokens.map((token) => this.sourceIndex.get(token)) };
@@ -323,19 +350,22 @@ class BrowserTransformer {
   // lib/widget/explorer.py's `unknown_token_message`: what the model knows, or similar known words.
   unknownTokenMessage(token) {
     const symbols = this.spec.source_tokens.filter((t) => !this.special.has(t));
-    if (symbols.length <= LISTED_SYMBOLS) return `“${token}” is not in the model's vocabulary; it knows ${symbols.join(" ")}`;
+    const quoted = excerpt(token);
+    if (symbols.length <= LISTED_SYMBOLS) return `“${quoted}” is not in the model's vocabulary; it knows ${symbols.join(" ")}`;
     const close = [];
+    const length = Array.from(token).length;
     symbols.forEach((symbol, index) => {
+      if (Math.abs(length - Array.from(symbol).length) > SIMILAR_DISTANCE) return; // never within reach
       const distance = editDistance(token, symbol);
       if (distance <= SIMILAR_DISTANCE) close.push([distance, index]);
     });
     close.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     if (close.length) {
       const similar = close.slice(0, SIMILAR_SYMBOLS).map(([, index]) => symbols[index]);
-      return `“${token}” is not in the model's vocabulary; similar ones it knows: ${similar.join(", ")}`;
+      return `“${quoted}” is not in the model's vocabulary; similar ones it knows: ${similar.join(", ")}`;
     }
     const examples = symbols.filter((symbol) => /^[\p{L}\p{N}]/u.test(symbol)).slice(0, EXAMPLE_SYMBOLS).join(", ");
-    return `“${token}” is not in the model's vocabulary; it knows ${symbols.length}, such as ${examples}`;
+    return `“${quoted}” is not in the model's vocabulary; it knows ${symbols.length}, such as ${examples}`;
   }
 
   // lib/widget/explorer.py's `length_warning`: "" inside the lengths the model was trained on.

@@ -3,6 +3,7 @@ model that runs in the page, compared with PyTorch."""
 
 import functools
 import json
+import random
 import re
 
 import numpy as np
@@ -18,12 +19,14 @@ from lib.widget import AttentionExplorer, static_html
 from lib.widget.explorer import (
     ESM_SOURCE,
     check_input,
+    excerpt,
     length_warning,
     model_attention,
     model_payload,
     run_error,
     trained_lengths,
 )
+from lib.widget.page import RUNTIME_KEY
 from lib.widget.payload import decode_kind, decode_model, make_payload
 from site_helpers import ROOT, SCREENSHOTS, screenshot
 
@@ -284,6 +287,10 @@ def live_mode_page(first: dict) -> str:
         state.payload = payload; state.error = error;
         for (const name of ["change:payload", "change:error"]) (listeners[name] || []).forEach((f) => f());
       }};
+      window.kernelFails = (error) => {{  // a bad input: the kernel keeps its payload and sets the error
+        state.error = error;
+        (listeners["change:error"] || []).forEach((f) => f());
+      }};
       window.cleanup = module.default.render({{ model, el: document.getElementById("root") }});
     </script></body></html>"""
 
@@ -302,6 +309,12 @@ def test_live_mode_module_sends_text_and_redraws_on_new_weights(open_offline_htm
     page.wait_for_function("document.querySelectorAll('.attn-x-queries .attn-x-token').length === 4")
     assert root.locator(".attn-x-queries").text_content().replace(" ", "") == "wxyz"
     assert root.locator(".attn-x-error").text_content() == "shown after a new run"
+    warned = {**second, "warning": "The model was trained on inputs of 1–3 symbols; this one has 4."}
+    page.evaluate(f"window.kernelReplies({json.dumps(warned)}, '')")
+    page.wait_for_function("document.querySelector('.attn-x-warning').textContent !== ''")
+    page.evaluate("window.kernelFails('Could not run the model on “ABCD”: “A” is not in the model\\'s vocabulary')")
+    assert root.locator(".attn-x-error").text_content().startswith("Could not run the model on “ABCD”")
+    assert root.locator(".attn-x-warning").text_content() == ""  # the warning was about the last good input
 
 
 def test_an_older_payload_decoded_after_a_newer_one_is_dropped_and_listeners_are_removed(open_offline_html):
@@ -530,3 +543,132 @@ def test_the_page_suggests_known_words_and_warns_outside_the_trained_lengths(ope
     assert root.locator(".attn-x-warning").text_content() == length_warning(5, [1, 4], "words")
     run_in_page(root, "help hello")
     assert root.locator(".attn-x-warning").text_content() == ""
+
+
+def test_a_new_run_clears_the_last_runs_warning(reverse_explorer):
+    """32 symbols run with a warning (the model saw at most 12); then "ABCD" fails: its error stands
+    alone, without the warning about the earlier input; a good input after it shows neither."""
+    _, root, _, model, vocabulary = reverse_explorer
+    run_in_page(root, ("abcdefghij" * 4)[:32])
+    assert root.locator(".attn-x-warning").text_content() == length_warning(32, trained_lengths(model), "symbols")
+    run_in_page(root, "ABCD")
+    with pytest.raises(ValueError) as problem:
+        check_input(list("ABCD"), vocabulary, model.config.max_len)
+    assert root.locator(".attn-x-error").text_content() == run_error("ABCD", problem.value)
+    assert root.locator(".attn-x-warning").text_content() == "" and root.locator(".attn-x-warning").is_hidden()
+    run_in_page(root, "abcdefgh")
+    assert root.locator(".attn-x-error").text_content() == root.locator(".attn-x-warning").text_content() == ""
+
+
+def test_the_keyboard_alone_runs_the_explorer(reverse_explorer):
+    """Tab to the text box, type, Enter runs and the focus stays; Tab to Run, Enter runs and the
+    focus stays on Run; every control draws its focus."""
+    page, root, _, model, vocabulary = reverse_explorer
+    outline = """() => { const style = getComputedStyle(document.activeElement);
+                         return style.outlineStyle === "none" ? 0 : parseFloat(style.outlineWidth); }"""
+    page.keyboard.press("Tab")
+    for label in ("Attention", "Layer", "Head", "Input"):
+        assert page.evaluate("document.activeElement.ariaLabel") == label and page.evaluate(outline) >= 2
+        if label != "Input":
+            page.keyboard.press("Tab")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("abcdefghij")
+    page.keyboard.press("Enter")
+    page.wait_for_function("(el) => !el.dataset.running", arg=root.element_handle())
+    assert root.locator(".attn-x-result").text_content() == "abcdefghij → jihgfedcba"
+    assert page.evaluate("document.activeElement.ariaLabel") == "Input"
+    page.keyboard.press("Control+A")
+    page.keyboard.type("abz")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Run" and page.evaluate(outline) >= 2
+    page.keyboard.press("Enter")
+    page.wait_for_function("(el) => !el.dataset.running", arg=root.element_handle())
+    assert root.locator(".attn-x-error").text_content().startswith("Could not run the model on “abz”")
+    assert page.evaluate("document.activeElement.textContent") == "Run"
+    page.keyboard.press("Tab")  # on to the first query token, which shows where it looks
+    assert "query 1" in root.locator(".attn-x-status").text_content() and page.evaluate(outline) >= 2
+
+
+PHONE = (390, 844)
+LONG_INPUTS = {  # 5,000 characters each
+    "letters the model knows": "abcdefghij" * 500,
+    "a letter it does not know": "z" * 5000,
+    "accents, CJK and emoji": ("naïve café — 東京 🚀" * 300)[:5000],
+    "words": ("the cat sat on the mat " * 300)[:5000],
+}
+
+
+def phone_explorer(open_page, chapter: str, tokenize: str):
+    """The chapter's first explorer whose model splits text into `tokenize`, at phone size; and its model."""
+    page, watcher = open_page(chapter, viewport=PHONE)
+    page.locator(".attention-explorer[data-ready]").first.wait_for()
+    tokenizers = page.eval_on_selector_all(
+        ".attention-explorer-static",
+        "(all) => all.map((e) => { const m = e.querySelector('.transformer-book-model');"
+        " return m ? JSON.parse(m.textContent).tokenize : null; })",
+    )
+    index = tokenizers.index(tokenize)
+    root = page.locator(".attention-explorer-static").nth(index).locator(".attention-explorer")
+    (spec,) = embedded_models(page.locator(".attention-explorer-static").nth(index).inner_html())
+    return page, watcher, root, spec
+
+
+@pytest.mark.parametrize(
+    "chapter, tokenize", [("chapters/attention.html", "characters"), ("chapters/encoder_decoder.html", "words")]
+)
+def test_a_5000_character_input_gets_a_short_error_that_fits_a_phone(open_page, chapter, tokenize):
+    """On a 390-px phone, inputs of 5,000 characters: the error is the kernel's, quotes at most a short
+    excerpt, takes at most four lines, and neither the page nor the explorer's box grows sideways."""
+    page, watcher, root, spec = phone_explorer(open_page, chapter, tokenize)
+    vocabulary = Vocabulary(spec["source_tokens"])
+    split = TOKENIZERS[tokenize]
+    root.scroll_into_view_if_needed()
+    box_width = root.evaluate("(el) => el.scrollWidth")
+    for name, text in LONG_INPUTS.items():
+        run_in_page(root, text)
+        with pytest.raises(ValueError) as problem:
+            check_input(split(text), vocabulary, spec["config"]["max_len"], spec.get("lengths"))
+        error = root.locator(".attn-x-error")
+        message = error.text_content()
+        assert message == run_error(text, problem.value), name
+        assert len(message) <= 200 and text[:40] not in message, name  # an excerpt, not the input
+        height, line = error.evaluate(
+            "(e) => [e.getBoundingClientRect().height, parseFloat(getComputedStyle(e).lineHeight)]"
+        )
+        assert height <= 4 * line + 1, f"{name}: the error is {height:.0f} px high ({height / line:.1f} lines)"
+        assert error.evaluate("(e) => e.scrollWidth <= e.clientWidth"), name
+        assert root.evaluate("(el) => el.scrollWidth") <= box_width, f"{name}: the explorer's box grew sideways"
+        page_width = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert page_width[0] <= page_width[1], f"{name}: the page scrolls sideways"
+    screenshot(root, f"explorer-phone-long-input-{tokenize}")
+    assert watcher.console_errors == [] and watcher.offsite_requests == []
+
+
+def test_the_page_quotes_an_excerpt_as_lib_does(open_offline_html):
+    """Errors quote the same excerpt in the page as in the kernel: cut at the same code point, never
+    between a letter and its accents, inside an emoji sequence or a flag, whatever the limit."""
+    pieces = [
+        "a",
+        " ",
+        "é",
+        "e\u0301",
+        "e\u0301\u0302",
+        "東",
+        "🚀",
+        "👍🏽",
+        "👩\u200d👩\u200d👧",
+        "🇫🇷",
+        "🇯🇵",
+        "❤️",
+        "😀",
+    ]
+    generator = random.Random(0)
+    texts = ["", "abc", "a" * 5000, ("naïve café — 東京 🚀" * 300)[:5000]]
+    texts += ["".join(generator.choice(pieces) for _ in range(generator.randint(1, 30))) for _ in range(300)]
+    _, root, _ = open_offline_html(static_html(make_payload({"encoder_self": (torch.ones(1, 1, 1, 1), ["a"], ["a"])})))
+    limits = [2, 3, 5, 8, 13, 20]
+    book = f"window.transformerBook['{RUNTIME_KEY}']"
+    script = f"([texts, limits]) => texts.map((t) => limits.map((n) => {book}.excerpt(t, n)))"
+    shown = root.page.evaluate(script, [texts, limits])
+    for text, page_excerpts in zip(texts, shown, strict=True):
+        assert page_excerpts == [excerpt(text, n) for n in limits], repr(text)

@@ -8,6 +8,7 @@ How fast it runs is measured by benchmarks/browser_generate.py, not asserted her
 import functools
 import json
 import random
+import re
 
 import numpy as np
 import pytest
@@ -132,8 +133,10 @@ def run_and_wait(root, prompt: str | None = None, **fields) -> None:
         root.get_by_label("Prompt", exact=True).fill(prompt)
     for label, value in fields.items():
         root.get_by_label(label, exact=True).fill(str(value))
+    root.evaluate("(el) => { el.runBefore = el.lastRun; }")
     root.get_by_role("button", name="Run").click()
     root.page.wait_for_function("(el) => !el.dataset.running", arg=root.element_handle(), timeout=30_000)
+    assert root.evaluate("(el) => el.lastRun !== el.runBefore"), "the click on Run started no run"
 
 
 def continuation(root) -> str:
@@ -250,7 +253,7 @@ def test_long_empty_and_hostile_prompts_two_generators_and_stop(open_generators)
     assert continuation(second) != ""
     run_and_wait(first, HOSTILE)
     shown = first.locator(".gen-prompt-text").text_content()  # over 32 tokens: "…" and the last 32, as text
-    assert shown.startswith("…") and HOSTILE.endswith(shown[1:]) and "onerror" in shown
+    assert first.locator(".gen-cut").is_visible() and HOSTILE.endswith(shown) and "onerror" in shown
     assert page.locator("script:not([type]):not([data-transformer-book])").count() == 2  # the two widgets' own
     assert page.locator(".gen-output img, .gen-output script").count() == 0
     both_then_stop = """async ([first, second]) => {
@@ -319,3 +322,177 @@ def test_the_gpt_chapter_writes_offline(open_page):
     )
     assert sum(sizes) <= 2_000_000  # the model adds at most 2 MB to the page
     assert watcher.console_errors == [] and watcher.offsite_requests == []
+
+
+def focused(page) -> str:
+    """What has the keyboard focus: its class or tag and its accessible label, if any."""
+    return page.evaluate(
+        """() => { const e = document.activeElement;
+                   return `${e.className || e.tagName.toLowerCase()}${e.ariaLabel ? ":" + e.ariaLabel : ""}`; }"""
+    )
+
+
+def outline_px(page) -> float:
+    """The width of the focus outline drawn around the focused element (0 if none)."""
+    return page.evaluate(
+        """() => { const style = getComputedStyle(document.activeElement);
+                   return style.outlineStyle === "none" ? 0 : parseFloat(style.outlineWidth); }"""
+    )
+
+
+def wait_until_done(root) -> None:
+    root.page.wait_for_function("(el) => !el.dataset.running", arg=root.element_handle(), timeout=30_000)
+
+
+def test_the_keyboard_alone_runs_stops_and_keeps_its_place(open_generators):
+    """Tab into the prompt, Enter adds a line, Ctrl+Enter and Cmd+Enter run; on Run, Enter moves the
+    focus to Stop and back when the run ends, Space on Stop stops and gives it back to Run, Esc stops;
+    the focus is drawn and never falls to the page."""
+    page, roots, problems = open_generators(generator_html(book_gpt(), length=20))  # 1000 tokens: seconds
+    root = roots.first
+    page.keyboard.press("Tab")
+    assert focused(page) == "gen-prompt:Prompt" and outline_px(page) >= 2
+    page.keyboard.type("The list")
+    page.keyboard.press("Enter")
+    assert root.get_by_label("Prompt", exact=True).input_value() == "The list\n"
+    assert root.evaluate("(el) => el.lastRun") is None and not root.get_attribute("data-running")
+    for chord in ("Control+Enter", "Meta+Enter"):
+        page.keyboard.press(chord)
+        wait_until_done(root)
+        assert root.evaluate("(el) => el.lastRun.tokens") == 20
+        assert focused(page) == "gen-prompt:Prompt"  # the reader goes on typing
+    assert root.get_by_label("Prompt", exact=True).input_value() == "The list\n"  # no line added by the chord
+    for label in ("Temperature", "Top-k", "Top-p", "Seed", "Tokens"):
+        page.keyboard.press("Tab")
+        assert focused(page) == f"input:{label}" and outline_px(page) >= 2
+    page.keyboard.press("Control+A")
+    page.keyboard.type("1000")  # long enough to stop it midway
+    page.keyboard.press("Tab")
+    assert focused(page) == "gen-run" and outline_px(page) >= 2
+    page.keyboard.press("Enter")
+    assert focused(page) == "gen-stop" and outline_px(page) >= 2 and root.get_attribute("data-running")
+    page.wait_for_function("(el) => el.lastRun.tokens > 0", arg=root.element_handle())
+    page.keyboard.press("Space")
+    assert focused(page) == "gen-run" and not root.get_attribute("data-running")
+    assert root.locator(".gen-note").text_content().endswith("Stopped.")
+    assert root.evaluate("(el) => el.lastRun.tokens") < 1000
+    root.get_by_label("Tokens", exact=True).fill("30")
+    root.locator(".gen-run").focus()
+    page.keyboard.press("Enter")
+    assert focused(page) == "gen-stop"
+    wait_until_done(root)
+    assert focused(page) == "gen-run" and root.evaluate("(el) => el.lastRun.tokens") == 30  # ended by itself
+    page.keyboard.press("Tab")  # Stop is disabled: the next stop is the explorer's first control
+    assert focused(page) == "select:Attention"
+    page.keyboard.press("Shift+Tab")
+    assert focused(page) == "gen-run"
+    root.get_by_label("Tokens", exact=True).fill("1000")
+    root.get_by_label("Prompt", exact=True).focus()
+    page.keyboard.press("Control+Enter")
+    page.wait_for_function("(el) => el.lastRun.tokens > 0", arg=root.element_handle())
+    page.keyboard.press("Escape")
+    assert not root.get_attribute("data-running") and focused(page) == "gen-prompt:Prompt"
+    assert root.locator(".gen-note").text_content().endswith("Stopped.")
+    assert problems == []
+
+
+def field_note(root, label: str) -> str:
+    return root.get_by_label(label, exact=True).evaluate(
+        "(input) => document.getElementById(input.getAttribute('aria-describedby')).textContent"
+    )
+
+
+def test_every_setting_outside_its_range_is_replaced_by_the_value_used(open_generators):
+    """Each field at and beyond both ends of its range: a value outside it is replaced in the field by
+    the one used, with a message beside the field; the ends themselves stand. Then the runs show
+    that what the field says is what the model did, and the note counts tokens in the right words."""
+    model = random_model("learned", True, 8)
+    page, roots, problems = open_generators(generator_html(model, "The list", length=5))
+    root = roots.first
+    root.evaluate("(el) => el.ready().then(() => true)")  # the vocabulary's size is Top-k's most
+    vocabulary = str(tokenizer().vocab_size)
+    cases = [  # label, typed, shown, message under the fields (after the label)
+        ("Tokens", "5000", "1000", "5000 is above 1000, the most."),
+        ("Tokens", "1000", "1000", ""),
+        ("Tokens", "0", "1", "0 is below 1, the least."),
+        ("Tokens", "1", "1", ""),
+        ("Tokens", "2.5", "3", "Whole numbers only: 3."),
+        ("Tokens", "", "5", "Empty or not a number: 5, the starting value."),
+        ("Temperature", "99", "5", "99 is above 5, the most."),
+        ("Temperature", "5", "5", ""),
+        ("Temperature", "-1", "0", "-1 is below 0, the least."),
+        ("Temperature", "0", "0", ""),
+        ("Top-p", "7", "1", "7 is above 1, the most."),
+        ("Top-p", "1", "1", ""),
+        ("Top-p", "-0.5", "0", "-0.5 is below 0, the least."),
+        ("Top-p", "0", "0", ""),
+        ("Top-k", "5000", vocabulary, f"5000 is above {vocabulary}, the most."),
+        ("Top-k", vocabulary, vocabulary, ""),
+        ("Top-k", "-3", "0", "-3 is below 0, the least."),
+        ("Seed", "3000000000", "2147483647", "3000000000 is above 2147483647, the most."),
+        ("Seed", "-5", "0", "-5 is below 0, the least."),
+        ("Seed", "1.5", "2", "Whole numbers only: 2."),
+    ]
+    for label, typed, shown, message in cases:
+        field = root.get_by_label(label, exact=True)
+        field.fill(typed)
+        field.press("Tab")  # the field is left: it shows the value the model will use
+        expected = (shown, f"{label}: {message}" if message else "")
+        assert (field.input_value(), field_note(root, label)) == expected, f"{label} {typed!r}"
+        if message:
+            field.fill(shown)  # editing the field again clears the message
+            assert field_note(root, label) == ""
+    prompt = tokenizer().encode("The list")
+    greedy = tokenizer().decode(generate(model, torch.tensor([prompt]), 12)[0, len(prompt) :])
+    for fields in ({"Temperature": 0}, {"Temperature": -1}, {"Temperature": 2, "Top-k": 0, "Top-p": -0.5}):
+        run_and_wait(root, Tokens=12, **fields)
+        assert continuation(root) == greedy, fields  # all greedy: the likeliest token each time
+    run_and_wait(root, Temperature=99, Seed=4, **{"Top-k": 5000, "Top-p": 7})
+    hottest = continuation(root)
+    run_and_wait(root, Temperature=5, Seed=4, **{"Top-k": vocabulary, "Top-p": 1})
+    assert continuation(root) == hottest != greedy
+    for typed, used in (("0", 1), ("1", 1), ("2", 2), ("5000", 1000)):
+        run_and_wait(root, Tokens=typed)
+        assert root.evaluate("(el) => el.lastRun.tokens") == used
+        words = rf"(^|\. ){used} new token{'s' if used != 1 else ''}[ .]"
+        assert re.search(words, root.locator(".gen-note").text_content()), typed
+    assert "1 new tokens" not in root.locator(".gen-note").text_content()
+    assert problems == []
+
+
+def model_reads(ids: list[int], window: int) -> list[int]:
+    """The tokens the model reads of a prompt: its last `window`, from the first that starts a character."""
+    first = max(0, len(ids) - window)
+    while 0 < first < len(ids) - 1 and tokenizer().token_bytes(ids[first])[0] & 0xC0 == 0x80:
+        first += 1
+    return ids[first:]
+
+
+def test_a_cut_prompt_is_shown_from_a_whole_character_as_the_model_reads_it(open_generators):
+    """5,000 characters of accents, CJK and emoji, cut at different places, with windows where the
+    last 32, 48 or 128 tokens would start inside a character's bytes: the page shows the text from a
+    whole character, marks the cut and says it, and shows exactly the decoding of what the model reads."""
+    base = "naïve café — 東京 🚀"
+    html = generator_html(random_model("learned", True, 9, max_len=32), length=3)
+    html += generator_html(random_model("rotary", True, 10, max_len=48), length=3)
+    html += generator_html(book_gpt(), length=3)
+    page, roots, problems = open_generators(html, count=3)
+    started_inside = 0
+    for index, window in enumerate((32, 48, 128)):
+        root = roots.nth(index)
+        for cut in range(1, 6):
+            text = (base * 400)[: 5000 - cut]
+            ids = tokenizer().encode(text)
+            started_inside += tokenizer().token_bytes(ids[-window])[0] & 0xC0 == 0x80
+            read = model_reads(ids, window)
+            run_and_wait(root, text)
+            shown = root.locator(".gen-prompt-text").text_content()
+            assert root.evaluate("(el) => el.lastRun.read") == read
+            assert shown == tokenizer().decode(read) and text.endswith(shown) and "\ufffd" not in shown
+            assert root.locator(".gen-cut").is_visible() and root.locator(".gen-cut").text_content() == "…"
+            assert f"The prompt is cut: it has {len(ids)} tokens" in root.locator(".gen-note").text_content()
+            assert f"it reads only the last {len(read)}" in root.locator(".gen-note").text_content()
+        run_and_wait(root, "short")
+        assert root.locator(".gen-cut").is_hidden() and root.locator(".gen-prompt-text").text_content() == "short"
+    assert started_inside >= 5  # the test meets the case it is about
+    assert problems == []

@@ -6,7 +6,8 @@
 - Figures stay legible: every notebook figure gets a minimum rendered width at which its
   smallest text is at least `MIN_TEXT_PX` pixels; a narrow screen shows it at that width in a
   box that scrolls sideways (static/reader.css), so the page itself never does.
-- Every click on a solution's bar opens it (static/reader.js).
+- Every click on a solution's bar opens it, and its button is named by the bar, "Solution to
+  Exercise (...)", not sphinx-togglebutton's "Toggle hidden content" (static/reader.js).
 - The bibliography is a list of list items: docutils marks each entry `doc-biblioentry`, a role
   that ARIA 1.3 deprecates and that may not sit in a `role="list"` (axe: aria-required-children).
 - No page loads fontawesome.js (1.5 MB): the theme's stylesheet already draws the same icons

@@ -17,6 +17,21 @@ document.addEventListener(
   true,
 );
 
+// sphinx-togglebutton names every toggle "Toggle hidden content", so a list of a page's buttons
+// cannot tell one solution from another. Each is named by its bar instead: "Solution to Exercise
+// (Break the mask)"; whether it is open is its aria-expanded. togglebutton.js adds the buttons on
+// DOMContentLoaded, in a listener registered before this deferred script's.
+function nameToggleButtons() {
+  document.querySelectorAll(".admonition.toggle > .admonition-title > .toggle-button").forEach((button) => {
+    const bar = button.parentElement.cloneNode(true);
+    bar.querySelectorAll(".toggle-button").forEach((copy) => copy.remove());
+    const name = bar.textContent.replace(/\s+/g, " ").trim();
+    if (name) button.setAttribute("aria-label", name);
+  });
+}
+document.addEventListener("DOMContentLoaded", nameToggleButtons);
+window.addEventListener("load", nameToggleButtons);
+
 // Scrollable boxes (wide outputs, figures shown at a legible width on a phone) take keyboard
 // focus, so that they can be scrolled without a mouse.
 function focusableScrollBoxes() {
