@@ -3,8 +3,12 @@
 Text becomes UTF-8 bytes, so every string has ids and there is never an unknown token.
 Training starts from the 256 single bytes and repeatedly merges the most frequent adjacent
 pair into a new token (Sennrich et al. 2016; byte-level as in Radford et al. 2019).
-Merges never cross the boundary of a pre-tokenized chunk (a word with its leading space,
-one digit, a run of punctuation or of whitespace), so a token never spans two words.
+Merges never cross the boundary of a pre-tokenized chunk: a word, one digit or a run of
+punctuation, each with the space before it if there is one, or a run of whitespace. A "word" is a
+run of ASCII letters and of any non-ASCII bytes, while spaces and punctuation are ASCII only. So a
+token never joins two words that ASCII whitespace, punctuation or a digit separates, but words
+joined by a non-ASCII character ("end—start" with an em dash, curly quotes, a no-break space)
+make one chunk, and a token may span them.
 
 The ids: the special tokens first, then the 256 bytes, then one id per merge in the order
 learned. The page's JavaScript tokenizer follows exactly these rules (chunk pattern, ids, merge

@@ -283,10 +283,14 @@ def nucleus_filter(logits: Tensor, top_p: float) -> Tensor:
     """Keep the smallest set of most likely tokens whose probabilities reach `top_p`; the rest get -inf.
 
     logits (batch, vocab) -> (batch, vocab). A token is kept when the probability of the tokens
-    ranked above it is still below `top_p`, so the most likely token is always kept: top_p near 0
-    leaves only it (greedy), top_p = 1 keeps every token (Holtzman et al. 2020).
+    ranked above it, summed in float64, is still below `top_p` (Holtzman et al. 2020), so the most
+    likely token is always kept and top_p near 0 leaves only it (greedy). top_p = 1 returns the
+    logits unchanged, as the page's sampler (lib/widget/sampling.js) does: every token is kept, even
+    one so unlikely that the float64 sum of the tokens above it has already rounded to 1.
     """
     check_top_p(top_p)
+    if top_p >= 1.0:
+        return logits
     sorted_logits, order = logits.sort(dim=-1, descending=True)  # (batch, vocab)
     probabilities = sorted_logits.double().softmax(dim=-1)
     mass_above = probabilities.cumsum(dim=-1) - probabilities  # (batch, vocab): mass of the better-ranked tokens

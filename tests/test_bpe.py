@@ -50,6 +50,13 @@ def test_chunks_cover_every_byte_and_keep_words_apart():
     assert CHUNK_PATTERN.pattern.startswith(rb" ?[A-Za-z\x80-\xff]+")
 
 
+def test_words_joined_by_a_non_ascii_character_are_one_chunk():
+    """Every non-ASCII byte counts as a letter, so only ASCII spaces, punctuation and digits split words."""
+    for text in ("end\u2014start", "a\u00a0b", "\u201cquoted\u201d"):  # em dash, no-break space, curly quotes
+        assert split_into_chunks(text.encode()) == [text.encode()]
+    assert split_into_chunks(b"end-start") == [b"end", b"-", b"start"]  # an ASCII hyphen splits
+
+
 def test_ids_are_specials_then_bytes_then_merges(tokenizer):
     assert tokenizer.specials == ["<pad>", "<bos>", "<eos>"]
     assert tokenizer.vocab_size == 3 + 256 + len(tokenizer.merges) == 300

@@ -232,6 +232,14 @@ def test_nucleus_keeps_the_smallest_set_that_reaches_top_p():
     assert nucleus_filter(logits, 0.71).isfinite().tolist() == [[False, True, True, True]]
 
 
+def test_top_p_of_one_keeps_tokens_too_unlikely_to_change_the_running_sum():
+    from lib.decoding import nucleus_filter
+
+    logits = torch.tensor([[0.0, -40.0, -45.0]])  # in float64, 1 + e^-40 rounds to 1
+    assert torch.equal(nucleus_filter(logits, 1.0), logits)  # every token kept, as the page's sampler does
+    assert nucleus_filter(logits, 0.999).isfinite().tolist() == [[True, False, False]]
+
+
 @pytest.mark.parametrize("top_p", [0.0, -0.5, 1.5])
 def test_top_p_outside_zero_one_is_refused(top_p):
     model = DecoderOnlyTransformer(TransformerConfig(vocab_size=10, d_model=16, num_heads=2, d_ff=16))

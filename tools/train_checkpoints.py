@@ -335,7 +335,8 @@ OTHER_FILES = {"gpt-bpe": save_gpt_tokenizer}  # jobs that write something other
 
 
 # The modern-transformer chapter: the GPT chapter's small model and recipe, changed one idea at a time.
-MODERN_BASELINE = dict(activation="gelu", positional="learned", init="normal", scale_embeddings=False)  # GPT-2's
+# GPT-2-like, not GPT-2: exact GELU (GPT-2: tanh), an output bias (GPT-2: none), no depth-scaled init (the variant)
+MODERN_BASELINE = dict(activation="gelu", positional="learned", init="normal", scale_embeddings=False)
 MODERN_VARIANTS = {
     "gpt2": {},
     "rmsnorm": {"norm": "rmsnorm"},
@@ -363,7 +364,7 @@ def modern_data() -> tuple:
 
 
 def train_modern(variant: str, seed: int) -> None:
-    """The GPT chapter's small model (2 layers, d_model 64) in GPT-2's form, or with one of today's changes.
+    """The GPT chapter's small model (2 layers, d_model 64) in a GPT-2-like form, or with one change.
 
     Every variant gets `lib.pretraining.pretrain` with the GPT chapter's recipe (500 steps of
     16 x 128 tokens) and the same seeds; weights are stored in float16 and the chapter evaluates

@@ -52,6 +52,8 @@ var _JUPYTERLAB;
     "wang2019learning": {"short": "Wang et al.", "year": "2019", "full": "Qiang Wang, Bei Li, Tong Xiao, Jingbo Zhu, Changliang Li, Derek F. Wong, Lidia S. Chao (2019). Learning Deep Transformer Models for Machine Translation."},
     "bengio2003neural": {"short": "Bengio et al.", "year": "2003", "full": "Yoshua Bengio, Réjean Ducharme, Pascal Vincent, Christian Jauvin (2003). A Neural Probabilistic Language Model."},
     "kingma2015adam": {"short": "Kingma and Ba", "year": "2015", "full": "Diederik P. Kingma, Jimmy Ba (2015). Adam: A Method for Stochastic Optimization."},
+    "liu2020variance": {"short": "Liu et al.", "year": "2020", "full": "Liyuan Liu, Haoming Jiang, Pengcheng He, Weizhu Chen, Xiaodong Liu, Jianfeng Gao, Jiawei Han (2020). On the Variance of the Adaptive Learning Rate and Beyond."},
+    "liu2020understanding": {"short": "Liu et al.", "year": "2020", "full": "Liyuan Liu, Xiaodong Liu, Jianfeng Gao, Weizhu Chen, Jiawei Han (2020). Understanding the Difficulty of Training Transformers."},
     "glorot2010understanding": {"short": "Glorot and Bengio", "year": "2010", "full": "Xavier Glorot, Yoshua Bengio (2010). Understanding the Difficulty of Training Deep Feedforward Neural Networks."},
     "baevski2019adaptive": {"short": "Baevski and Auli", "year": "2019", "full": "Alexei Baevski, Michael Auli (2019). Adaptive Input Representations for Neural Language Modeling."},
     "rush2018annotated": {"short": "Rush", "year": "2018", "full": "Alexander Rush (2018). The Annotated Transformer."},
