@@ -10,6 +10,7 @@ A pytest plugin (pyproject.toml loads it with `-p nbval_book`), active only unde
   "Timeout of 5 seconds exceeded waiting for output"; the wait here is `OUTPUT_WAIT_S`.
 """
 
+import os
 from collections import defaultdict
 
 import nbformat
@@ -37,6 +38,11 @@ class ChapterNotebook(IPyNbFile):
                 item = IPyNbCell.from_parent(self, name=name, cell_num=len(cells), cell=cell, options=defaultdict(bool))
                 item.output_timeout = OUTPUT_WAIT_S
                 yield item
+
+
+def pytest_configure(config):
+    if config.option.nbval:  # kernels inherit it: training loops draw no progress bars
+        os.environ.setdefault("TRANSFORMER_BOOK_PROGRESS", "0")
 
 
 @pytest.hookimpl(wrapper=True)
