@@ -16,7 +16,14 @@ from nbval.plugin import IPyNbCell
 
 from colab_recipe import recipe_markdown
 from nbval_book import OUTPUT_WAIT_S
-from notebook_contract import ROOT, chapter_notebooks, contract_problems, toc_files
+from notebook_contract import (
+    ROOT,
+    chapter_notebooks,
+    contract_problems,
+    load_wrong_answers,
+    toc_files,
+    wrong_answer_problems,
+)
 
 # The quickest chapter; executing it twice shows the reproducibility helper does its job.
 DETERMINISM_NOTEBOOK = ROOT / "chapters" / "attention.ipynb"
@@ -25,6 +32,18 @@ DETERMINISM_NOTEBOOK = ROOT / "chapters" / "attention.ipynb"
 @pytest.mark.parametrize("path", chapter_notebooks(), ids=lambda p: p.name)
 def test_notebook_keeps_the_contract(path):
     assert contract_problems(path) == []
+
+
+@pytest.mark.parametrize("path", chapter_notebooks(), ids=lambda p: p.name)
+def test_every_solution_has_a_wrong_answer_to_catch(path):
+    """tests/wrong_answers.yml gives every solution a plausible wrong answer; nbval checks that its asserts catch it."""
+    notebook = json.loads(path.read_text())
+    assert wrong_answer_problems(path.name, notebook, load_wrong_answers().get(path.stem)) == []
+
+
+def test_wrong_answers_name_only_chapters_that_exist():
+    chapters = {path.stem for path in chapter_notebooks()}
+    assert set(load_wrong_answers()) <= chapters
 
 
 def test_toc_lists_exactly_the_notebooks_that_exist():
@@ -99,6 +118,37 @@ def test_contract_accepts_assert_statements_and_fails_a_chapter_without_solution
     assert any("has no exercise solutions" in p for p in problems)
 
 
+def test_wrong_answer_contract_names_missing_unknown_and_unusable_wrong_answers():
+    notebook = {"cells": [solution_cell("ex-a", "x = 1\nassert x == 1"), solution_cell("ex-b", "y = 2\nassert y == 2")]}
+    wrong = {
+        "ex-a": [
+            {"why": "off by one", "replace": "x = 1", "with": "x = 2"},  # fine
+            {"why": "twice", "replace": "=", "with": "!="},  # occurs three times
+            {"why": "absent", "replace": "z = 3", "with": "z = 4"},
+            {"why": "broken", "replace": "x = 1", "with": "x = ("},
+            {"why": "no change", "replace": "x = 1", "with": "x = 1"},
+            {"why": "no with", "replace": "x = 1"},
+            {"why": "from after", "replace": "x = 1", "with": "x = 2", "from": "assert"},
+            {"why": "from twice", "replace": "x == 1", "with": "x == 2", "from": "x"},
+            {"why": "from the assert", "replace": "x == 1", "with": "x == 2", "from": "assert"},  # fine
+        ],
+        "ex-gone": [{"why": "w", "replace": "a", "with": "b"}],
+    }
+    problems = wrong_answer_problems("nb.ipynb", notebook, wrong)
+    assert not any("'off by one'" in p for p in problems)
+    assert any("'twice': its replace text occurs 3 times" in p for p in problems)
+    assert any("'absent': its replace text occurs 0 times" in p for p in problems)
+    assert any("'broken': not valid Python" in p for p in problems)
+    assert any("'no change': replace and with are the same" in p for p in problems)
+    assert any("needs the keys why, replace and with (and may have from)" in p for p in problems)
+    assert any("'from after': the line with its from text must come before the text it replaces" in p for p in problems)
+    assert any("'from twice': its from text occurs 2 times" in p for p in problems)
+    assert not any("'from the assert'" in p for p in problems)
+    assert any("solution ex-b: no wrong answer" in p for p in problems)
+    assert any("wrong answers for 'ex-gone', which is no solution of this notebook" in p for p in problems)
+    assert len(problems) == 9
+
+
 def execute_in_fresh_kernel(notebook, path: Path) -> None:
     """Run `notebook` top to bottom in a new kernel started in the notebook's folder, as the book does."""
     os.environ["TRANSFORMER_BOOK_PROGRESS"] = "0"
@@ -154,9 +204,9 @@ kernel._publish_status = late_idle
 """
 
 
-def run_nbval(folder: Path, *plugins: str) -> subprocess.CompletedProcess:
+def run_nbval(folder: Path, *plugins: str, options: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """pytest --nbval in `folder` (outside the repository, so pyproject.toml's options do not apply)."""
-    command = [sys.executable, "-m", "pytest", "-v", "--durations=0", "--nbval", "--nbval-current-env"]
+    command = [sys.executable, "-m", "pytest", "-v", "--durations=0", "--nbval", "--nbval-current-env", *options]
     for plugin in ("no:cacheprovider", *plugins):
         command += ["-p", plugin]
     path = os.pathsep.join([str(ROOT / "tests"), str(ROOT / "tools"), os.environ.get("PYTHONPATH", "")])
@@ -188,3 +238,58 @@ def test_exercise_solutions_run_after_the_chapter_in_its_kernel(tmp_path):
     result = run_nbval(tmp_path, "nbval_book")
     assert "Solution ex-right PASSED" in result.stdout, result.stdout
     assert "Solution ex-wrong FAILED" in result.stdout and "not the answer" in result.stdout, result.stdout
+
+
+def test_a_wrong_answer_passes_only_when_the_solutions_asserts_catch_it(tmp_path):
+    """Each wrong answer runs after every solution, from the names and torch random state its solution
+    started from (or, with `from`, the names it left); it passes if it raises AssertionError and
+    fails if it slips through or breaks."""
+    cells = [
+        code_cell("import torch\nmake_reproducible = None\nanswer = 42", None),
+        solution_cell("ex-sum", "total = answer + 1\ndraw = torch.rand(()).item()\nassert total == 43, 'not 43'"),
+        solution_cell("ex-slow", "slow = answer * 2  # stands for a long training run\nassert slow == 84"),
+        solution_cell("ex-later", "answer = 0  # rebinds a name the chapter defined\nassert answer == 0"),
+    ]
+    write_notebook(tmp_path / "solved.ipynb", cells)
+    wrong = {
+        "ex-sum": [
+            {"why": "adds two", "replace": "answer + 1", "with": "answer + 2"},
+            {"why": "asserts nothing", "replace": "assert total == 43, 'not 43'", "with": "pass"},
+            {"why": "misspells a name", "replace": "answer + 1", "with": "answr + 1"},
+            # caught only if it sees answer == 42 (not the later solution's 0) and the solution's own draw
+            {
+                "why": "sees what the solution saw",
+                "replace": "assert total == 43, 'not 43'",
+                "with": "import __main__\nassert total != 43 or draw != __main__.draw, 'the same names and draw'",
+            },
+        ],
+        "ex-slow": [
+            # reruns only the assert, with the solution's slow result; `answer` is still 42 there
+            {"why": "halves it", "replace": "assert slow == 84", "with": "assert slow / 2 == 84", "from": "assert"},
+            {
+                "why": "reruns the slow line",
+                "replace": "assert slow == 84",
+                "with": "assert 'slow' not in dir()",
+                "from": "assert",
+            },
+        ],
+        "ex-later": [{"why": "checks the wrong value", "replace": "answer == 0", "with": "answer == 1"}],
+    }
+    (tmp_path / "wrong.yml").write_text(json.dumps({"solved": wrong}))  # JSON is YAML
+    result = run_nbval(tmp_path, "nbval_book", options=("--wrong-answers", str(tmp_path / "wrong.yml")))
+    outcomes = dict(re.findall(r"::(Solution [\w-]+|Wrong answer to [^\n]+?) (PASSED|FAILED)", result.stdout))
+    assert outcomes == {
+        "Solution ex-sum": "PASSED",
+        "Solution ex-slow": "PASSED",
+        "Solution ex-later": "PASSED",
+        "Wrong answer to ex-sum: adds two": "PASSED",
+        "Wrong answer to ex-sum: asserts nothing": "FAILED",
+        "Wrong answer to ex-sum: misspells a name": "FAILED",
+        "Wrong answer to ex-sum: sees what the solution saw": "PASSED",
+        "Wrong answer to ex-slow: halves it": "PASSED",
+        "Wrong answer to ex-slow: reruns the slow line": "PASSED",
+        "Wrong answer to ex-later: checks the wrong value": "PASSED",
+    }, result.stdout
+    report = re.sub(r"\x1b\[[\d;]*m", "", result.stdout)  # the kernel's traceback is coloured
+    assert "WrongAnswerSlippedThrough: the asserts of solution ex-sum pass this wrong answer: asserts nothing" in report
+    assert "WrongAnswerBroke: this wrong answer to ex-sum (misspells a name) raised NameError" in report

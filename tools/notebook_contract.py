@@ -4,7 +4,8 @@ nbval alone passes a notebook that was never executed and ignores images, so the
 close the gaps: every code cell ran, in order 1..N, without an error; the first code cell
 fixes seeds and threads; the second cell is the current Colab recipe (tools/colab_recipe.py);
 every figure has alt text; every exercise solution has code that asserts its conclusion; the
-table of contents lists exactly the notebooks that exist.
+table of contents lists exactly the notebooks that exist. `wrong_answer_problems` checks that
+every solution comes with a wrong answer (tests/wrong_answers.yml) that nbval can run.
 
 It lives in tools/ because tools/execute_notebooks.py checks every notebook it writes;
 the tests import it from here too.
@@ -20,6 +21,7 @@ import yaml
 from colab_recipe import recipe_problems
 
 ROOT = Path(__file__).resolve().parent.parent
+WRONG_ANSWERS = ROOT / "tests" / "wrong_answers.yml"
 REPRODUCIBLE_CALL = "make_reproducible("
 
 
@@ -112,4 +114,78 @@ def solution_problems(name, notebook: dict) -> list[str]:
             continue
         if not proves:
             problems.append(f"{where}: has no ```python code that asserts its conclusion")
+    return problems
+
+
+def solution_code(blocks: list[str]) -> str:
+    """A solution's ```python blocks as one program, the way a wrong answer to it is run."""
+    return "\n".join(blocks)
+
+
+def load_wrong_answers(path: Path = WRONG_ANSWERS) -> dict:
+    """chapter stem -> solution label -> [{"why", "replace", "with"[, "from"]}, ...], from tests/wrong_answers.yml.
+
+    Each entry is a plausible wrong answer to the solution: its code with the exact text `replace`
+    (which occurs once) replaced by `with`. The solution's asserts must fail on it. With `from`, only
+    the code from the line that contains that text on is run again, from the names the solution left
+    (for a solution whose first lines train something and whose mistake comes after them).
+    """
+    return yaml.safe_load(Path(path).read_text()) or {}
+
+
+def wrong_code(code: str, wrong: dict) -> str:
+    """`code` with the wrong answer's one change made, from the line that holds `from` on if it has one."""
+    changed = code.replace(wrong["replace"], wrong["with"], 1)
+    if "from" not in wrong:
+        return changed
+    return changed[changed.rfind("\n", 0, changed.index(wrong["from"])) + 1 :]
+
+
+REQUIRED_KEYS = {"why", "replace", "with"}
+
+
+def wrong_answer_problems(name, notebook: dict, wrong_answers: dict) -> list[str]:
+    """Every solution has at least one wrong answer; each names text that occurs once in the solution's
+    code and yields valid Python; no wrong answer names a solution the notebook lacks.
+
+    `wrong_answers` is the part of tests/wrong_answers.yml for this notebook: label -> list of entries.
+    """
+    found = dict(solutions(notebook))
+    wrong_answers = wrong_answers or {}
+    problems = [
+        f"{name}: wrong answers for {label!r}, which is no solution of this notebook"
+        for label in wrong_answers
+        if label not in found
+    ]
+    for label, blocks in found.items():
+        where, code = f"{name}, solution {label or '(unlabelled)'}", solution_code(blocks)
+        entries = wrong_answers.get(label) or []
+        if not entries:
+            problems.append(f"{where}: no wrong answer in tests/wrong_answers.yml shows that its asserts can fail")
+        for entry in entries:
+            if not isinstance(entry, dict) or not REQUIRED_KEYS <= set(entry) <= REQUIRED_KEYS | {"from"}:
+                problems.append(
+                    f"{where}: a wrong answer needs the keys why, replace and with (and may have from): {entry!r}"
+                )
+                continue
+            if not all(isinstance(value, str) for value in entry.values()) or not entry["why"].strip():
+                problems.append(f"{where}: a wrong answer's values must be text, why not empty: {entry!r}")
+                continue
+            what = f"{where}, wrong answer {entry['why']!r}"
+            for key in ("replace", "from") if "from" in entry else ("replace",):
+                count = code.count(entry[key]) if entry[key] else 0
+                if count != 1:
+                    problems.append(f"{what}: its {key} text occurs {count} times in the solution's code, not once")
+            if any(p.startswith(what + ": its") for p in problems):
+                continue
+            if entry["replace"] == entry["with"]:
+                problems.append(f"{what}: replace and with are the same")
+                continue
+            if "from" in entry and code.index(entry["from"]) > code.index(entry["replace"]):
+                problems.append(f"{what}: the line with its from text must come before the text it replaces")
+                continue
+            try:
+                ast.parse(wrong_code(code, entry))
+            except SyntaxError as error:
+                problems.append(f"{what}: not valid Python ({error.msg})")
     return problems
