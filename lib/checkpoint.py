@@ -13,11 +13,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from lib.finetuning import SnippetClassifier
 from lib.model import DecoderOnlyTransformer, EncoderOnlyTransformer, Transformer
 from lib.recurrent import RecurrentSeq2Seq
 
 MODEL_CLASSES: dict[str, type[nn.Module]] = {
-    cls.__name__: cls for cls in (Transformer, DecoderOnlyTransformer, EncoderOnlyTransformer, RecurrentSeq2Seq)
+    cls.__name__: cls
+    for cls in (Transformer, DecoderOnlyTransformer, EncoderOnlyTransformer, RecurrentSeq2Seq, SnippetClassifier)
 }
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from lib.config import TransformerConfig
 from lib.corpus import python_reference_paragraphs
 from lib.model import DecoderOnlyTransformer
 from lib.tokenizers import CharTokenizer
@@ -110,11 +111,22 @@ class SnippetClassifier(nn.Module):
     (as in Radford et al. 2018). With `class_token_ids`, the class head starts as the rows of
     the old next-token head for those tokens: class c begins with the model's score for token
     `class_token_ids[c]` coming next (for "which word comes next", each word's first letter).
-    Otherwise it starts from random weights.
+    Otherwise it starts from random weights. Given a config instead of a model, it builds the
+    network from random weights with one class per word of NEXT_WORDS: how a checkpoint of the
+    book's classifier is rebuilt before its weights are loaded (lib.checkpoint).
     """
 
-    def __init__(self, language_model: DecoderOnlyTransformer, num_classes: int, class_token_ids=None):
+    config_class = TransformerConfig
+
+    def __init__(
+        self,
+        language_model: DecoderOnlyTransformer | TransformerConfig,
+        num_classes: int = len(NEXT_WORDS),
+        class_token_ids=None,
+    ):
         super().__init__()
+        if isinstance(language_model, TransformerConfig):
+            language_model = DecoderOnlyTransformer(language_model)
         self.body = language_model
         self.config = language_model.config
         old_head = language_model.generator
