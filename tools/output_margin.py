@@ -49,14 +49,19 @@ SETTINGS = {
 EXTRA_DIGITS = 4
 MIN_MARGIN = 3.0  # an edge must be at least this many times farther than the largest move seen
 
-FORMAT_SPEC = re.compile(r"(:[^{}:'\"]*?\.)(\d+)([fe%g]\})")
+FORMAT_SPEC = re.compile(r"(:[^{}:'\"\d]*)(\d*)(,?\.)(\d+)([fe%g]\})")  # (:align sign)(width)(,.)(digits)(type})
 ROUND_CALL = re.compile(r"(\bround\([^()]*(?:\([^()]*\)[^()]*)*,\s*)(\d+)(\))")
 NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+]?\d+)?%?")
 
 
 def more_digits(source: str) -> str:
     """`source` with every float format and round() printing EXTRA_DIGITS more digits."""
-    source = FORMAT_SPEC.sub(lambda m: f"{m[1]}{int(m[2]) + EXTRA_DIGITS}{m[3]}", source)
+
+    def wider(m: re.Match) -> str:  # a width grows with the digits, so that columns stay apart
+        width = str(int(m[2]) + EXTRA_DIGITS) if m[2] else ""
+        return f"{m[1]}{width}{m[3]}{int(m[4]) + EXTRA_DIGITS}{m[5]}"
+
+    source = FORMAT_SPEC.sub(wider, source)
     return ROUND_CALL.sub(lambda m: f"{m[1]}{int(m[2]) + EXTRA_DIGITS}{m[3]}", source)
 
 
