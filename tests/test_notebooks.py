@@ -1,6 +1,5 @@
 """Stored notebooks keep the contract, and executing a notebook twice gives the same text."""
 
-import configparser
 import inspect
 import json
 import os
@@ -24,6 +23,7 @@ from notebook_contract import (
     toc_files,
     wrong_answer_problems,
 )
+from output_margin import cell_texts
 
 # The quickest chapter; executing it twice shows the reproducibility helper does its job.
 DETERMINISM_NOTEBOOK = ROOT / "chapters" / "attention.ipynb"
@@ -157,34 +157,12 @@ def execute_in_fresh_kernel(notebook, path: Path) -> None:
     ).execute()
 
 
-def nbval_sanitizers() -> list[tuple[re.Pattern, str]]:
-    """The (regex, replacement) rules nbval applies, from tests/nbval_sanitize.cfg: timings, addresses."""
-    config = configparser.ConfigParser(interpolation=None)
-    config.read(ROOT / "tests" / "nbval_sanitize.cfg")
-    return [(re.compile(config[section]["regex"]), config[section]["replace"]) for section in config.sections()]
-
-
-def text_outputs(notebook) -> list[str]:
-    """Each code cell's text output, sanitized as nbval sanitizes it (a timing marked "(timed)" may differ).
-
-    A cell's outputs are joined: the kernel may deliver one printed line in several stream messages.
-    """
-    texts = []
-    for cell in notebook.cells:
-        outputs = cell.get("outputs", [])
-        text = "".join(output.get("text", "") + str(output.get("data", {}).get("text/plain", "")) for output in outputs)
-        for pattern, replacement in nbval_sanitizers():
-            text = pattern.sub(replacement, text)
-        texts.append(text)
-    return texts
-
-
 def test_executing_a_notebook_twice_gives_identical_text():
     runs = []
     for _ in range(2):
         notebook = nbformat.read(DETERMINISM_NOTEBOOK, as_version=4)
         execute_in_fresh_kernel(notebook, DETERMINISM_NOTEBOOK)
-        runs.append(text_outputs(notebook))
+        runs.append(cell_texts(notebook))  # sanitized as nbval sanitizes (tools/output_margin.py)
     assert runs[0] == runs[1]
 
 

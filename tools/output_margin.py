@@ -73,7 +73,10 @@ def sanitizers() -> list[tuple[re.Pattern, str]]:
 
 
 def cell_texts(notebook) -> list[str]:
-    """Each code cell's text output (streams and text/plain), sanitized as nbval sanitizes it."""
+    """Each code cell's text output (streams and text/plain), sanitized as nbval sanitizes it.
+
+    A cell's outputs are joined: the kernel may deliver one printed line in several stream messages.
+    """
     rules = sanitizers()
     texts = []
     for cell in notebook.cells:
