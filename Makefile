@@ -10,14 +10,16 @@ NOTEBOOK ?=
 # Stored and re-checked outputs must not contain progress bars (see lib/reproducibility.py).
 export TRANSFORMER_BOOK_PROGRESS := 0
 
-NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg chapters
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 .PHONY: venv html test execute nbval-variants benchmark lint clean lab notebook install-check
 
+# --no-compile: pip would byte-compile every file of every package (a third of its time);
+# Python compiles the modules it imports on first use instead.
 $(INSTALLED): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-compile -r requirements.txt
 	touch $@
 
 venv: $(INSTALLED)
@@ -45,13 +47,15 @@ html: $(INSTALLED)
 # nbval runs with one thread and ATen's AVX2 kernels, the ones that made the stored outputs, on
 # any x86 CPU that has them; how far each printed number can move under other settings (ATen's
 # plain kernels, MKL's code paths, 2 and 4 threads) is measured by `make nbval-variants`.
-# Two pytest-xdist workers (the 2 cores CI has) share the tests a file at a time (`loadfile`):
-# a notebook's cells run in order in one kernel, so they must stay together on one worker.
+# Three pytest-xdist workers share the tests a file at a time (`loadfile`): a notebook's cells run
+# in order in one kernel, so they must stay together on one worker. Three, on CI's 2 cores, because
+# the browser tests spend much of their time waiting for Chromium; the chapters are listed first
+# and the files kept in that order (`--no-loadscope-reorder`), so the long ones start first.
 test: html
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	ATEN_CPU_CAPABILITY=avx2 OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests $(NBVAL) \
-		-n 2 --dist loadfile --durations=20
+	ATEN_CPU_CAPABILITY=avx2 OMP_NUM_THREADS=1 $(BIN)/python -m pytest chapters tests $(NBVAL) \
+		-n 3 --dist loadfile --no-loadscope-reorder --durations=20
 
 # `pip install` of the repository alone (Colab's way), into a new venv without the requirements
 # file, is enough for every chapter: a minute or more, and it needs the package index (CI runs it).

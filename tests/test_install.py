@@ -3,9 +3,9 @@
 The fresh-venv test installs the repository with pip alone (no requirements file, only the
 exact versions of requirements.txt as constraints) into a new virtual environment without
 system site-packages, then imports every lib module and, for every chapter, everything the
-chapter imports and its first code cell, unchanged, in an IPython shell. It takes a minute or
-more and needs the package index, so it runs only with TRANSFORMER_BOOK_FRESH_INSTALL=1:
-`make install-check`, which CI runs after `make test`.
+chapter imports and its first code cell, unchanged, in an IPython shell; in the same venv it
+then runs Colab's recipe. It takes a minute or more and needs the package index, so it runs
+only with TRANSFORMER_BOOK_FRESH_INSTALL=1: `make install-check`, which CI runs after `make test`.
 """
 
 import ast
@@ -114,56 +114,6 @@ for path, imports, first_cell in json.load(sys.stdin):
     print("ok", os.path.basename(path))
 """
 
-
-@pytest.mark.skipif(
-    os.environ.get("TRANSFORMER_BOOK_FRESH_INSTALL") != "1",
-    reason="installs torch into a new venv (a minute or more): `make install-check` runs it",
-)
-def test_pip_install_alone_is_enough_for_every_chapter(tmp_path):
-    source = tmp_path / "source"  # what pip builds from, so the build leaves nothing in the repository
-    shutil.copytree(ROOT / "lib", source / "lib", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, source / name)
-    constraints = tmp_path / "constraints.txt"  # versions only: a constraint never adds a package
-    constraints.write_text("".join(f"{name}=={version}\n" for name, version in pins(ROOT / "requirements.txt").items()))
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", venv], check=True, timeout=120)
-    python = str(venv / "bin" / "python")
-    subprocess.run(
-        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-c", constraints, source],
-        check=True,
-        timeout=900,
-    )
-    chapters = []
-    for notebook in CHAPTERS:
-        code = code_of(notebook)
-        imports = sorted(third_party(set().union(*(imported_modules(c) for c in code))) | {"lib"})
-        chapters.append([str(notebook), "\n".join(f"import {m}" for m in imports), code[0]])
-    environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    environment["MPLBACKEND"] = "agg"
-    run = subprocess.run(
-        [python, "-c", CHECK_CHAPTERS],
-        input=json.dumps(chapters),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-        env=environment,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert run.stdout.split() == [word for n in CHAPTERS for word in ("ok", n.name)]
-
-
-def test_colab_recipe_on_the_intro_is_the_one_in_every_chapter():
-    """The intro shows the recipe's lines as the chapters' cell does (tools/colab_recipe.py)."""
-    from colab_recipe import recipe_lines
-
-    intro = (ROOT / "intro.md").read_text()
-    block = re.search(r"```ipython\n(.*?)```", intro, flags=re.S)
-    assert block, "intro.md should show the Colab recipe in an ```ipython block"
-    assert [line.strip() for line in block[1].strip().splitlines()] == recipe_lines()
-
-
 RUN_RECIPE = r"""
 import json, os, sys
 from IPython.core.interactiveshell import InteractiveShell
@@ -186,30 +136,63 @@ for source in (check, first_cell):
     os.environ.get("TRANSFORMER_BOOK_FRESH_INSTALL") != "1",
     reason="installs torch into a new venv (a minute or more): `make install-check` runs it",
 )
-def test_colab_recipe_pip_installs_lib_into_the_running_kernel(tmp_path):
-    """Colab's recipe, in one IPython process of a fresh venv: after it, `import lib` works.
+def test_pip_install_alone_is_enough_for_every_chapter_and_colabs_recipe_imports_lib(tmp_path):
+    """Two promises, one fresh venv (installing torch twice would double the time CI spends here).
 
-    The venv starts with IPython only (Colab has it; the book's packages come from the recipe's
-    `%pip install`, held to requirements.txt's versions by PIP_CONSTRAINT). The repository is
-    cloned from this checkout's last commit instead of GitHub; everything else is the recipe's text.
+    1. `pip install` of the repository alone (no requirements file; requirements.txt's versions
+       only as constraints) into a venv without system site-packages is enough: every lib module
+       imports, and so does, for every chapter, everything it imports and its first code cell,
+       unchanged, in an IPython shell.
+    2. Colab's recipe works in one IPython process: with the book's package uninstalled again
+       (its dependencies stay, as Colab has most of them), the recipe's lines clone the repository
+       (from this checkout's last commit instead of GitHub), `%pip install` it, and then `import
+       lib` works in the same process, from the venv.
     """
     from colab_recipe import recipe_lines
 
-    constraints = tmp_path / "constraints.txt"
+    source = tmp_path / "source"  # what pip builds from, so the build leaves nothing in the repository
+    shutil.copytree(ROOT / "lib", source / "lib", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    constraints = tmp_path / "constraints.txt"  # versions only: a constraint never adds a package
     constraints.write_text("".join(f"{name}=={version}\n" for name, version in pins(ROOT / "requirements.txt").items()))
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", venv], check=True, timeout=120)
     python = str(venv / "bin" / "python")
     environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    environment.update(MPLBACKEND="agg", PIP_CONSTRAINT=str(constraints), PIP_DISABLE_PIP_VERSION_CHECK="1")
+    # PIP_NO_COMPILE: no byte-compiling of every installed file (half of pip's time here); it
+    # changes nothing about what is installed, and Python compiles what it imports.
+    environment.update(
+        MPLBACKEND="agg", PIP_CONSTRAINT=str(constraints), PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_COMPILE="1"
+    )
     environment["PATH"] = f"{venv / 'bin'}{os.pathsep}{environment['PATH']}"
-    subprocess.run([python, "-m", "pip", "install", "--quiet", "ipython"], check=True, timeout=600, env=environment)
+    subprocess.run([python, "-m", "pip", "install", "--quiet", source], check=True, timeout=900, env=environment)
+
+    chapters = []
+    for notebook in CHAPTERS:
+        code = code_of(notebook)
+        imports = sorted(third_party(set().union(*(imported_modules(c) for c in code))) | {"lib"})
+        chapters.append([str(notebook), "\n".join(f"import {m}" for m in imports), code[0]])
+    run = subprocess.run(
+        [python, "-c", CHECK_CHAPTERS],
+        input=json.dumps(chapters),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=environment,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.split() == [word for n in CHAPTERS for word in ("ok", n.name)]
+
+    subprocess.run(
+        [python, "-m", "pip", "uninstall", "--quiet", "--yes", "transformer-book-lib"], check=True, env=environment
+    )
     book = tmp_path / "content" / "book"
     lines = recipe_lines(repository=f"file://{ROOT}", book_dir=str(book))
-    first_cell = code_of(CHAPTERS[0])[0]
     run = subprocess.run(
         [python, "-c", RUN_RECIPE],
-        input=json.dumps([lines, first_cell]),
+        input=json.dumps([lines, code_of(CHAPTERS[0])[0]]),
         capture_output=True,
         text=True,
         timeout=900,
@@ -218,23 +201,13 @@ def test_colab_recipe_pip_installs_lib_into_the_running_kernel(tmp_path):
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert f"lib from {venv}" in run.stdout, "lib should come from the venv the recipe installed it into"
-    assert f"cwd {book / 'chapters'}" in run.stdout
 
 
-def test_colab_recipe_tool_inserts_refreshes_and_the_contract_checks_it(tmp_path):
-    from colab_recipe import add_recipe
-    from notebook_contract import contract_problems
+def test_colab_recipe_on_the_intro_is_the_one_in_every_chapter():
+    """The intro shows the recipe's lines as the chapters' cell does (tools/colab_recipe.py)."""
+    from colab_recipe import recipe_lines
 
-    path = tmp_path / "chapter.ipynb"
-    notebook = json.loads(CHAPTERS[0].read_text())
-    assert contract_problems(CHAPTERS[0]) == []
-    recipe = notebook["cells"].pop(1)
-    path.write_text(json.dumps(notebook))
-    assert any("the Colab recipe is not its second cell" in p for p in contract_problems(path))
-    notebook["cells"].insert(1, {**recipe, "source": "an older recipe"})
-    path.write_text(json.dumps(notebook))
-    assert any("its Colab recipe is out of date" in p for p in contract_problems(path))
-    assert add_recipe(path) is True  # refreshed in place
-    assert add_recipe(path) is False  # and a second run changes nothing
-    assert contract_problems(path) == []
-    assert json.loads(path.read_text())["cells"] == json.loads(CHAPTERS[0].read_text())["cells"]
+    intro = (ROOT / "intro.md").read_text()
+    block = re.search(r"```ipython\n(.*?)```", intro, flags=re.S)
+    assert block, "intro.md should show the Colab recipe in an ```ipython block"
+    assert [line.strip() for line in block[1].strip().splitlines()] == recipe_lines()

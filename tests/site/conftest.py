@@ -106,6 +106,9 @@ def open_page(browser, site_url):
         watcher = PageWatcher(page, site_url)
         page.goto(f"{site_url}/{relative}", wait_until="load")
         page.wait_for_load_state("networkidle")
+        # MathJax typesets after the load and moves what is below each formula: a test that points
+        # at an element before it has finished can land on its neighbour.
+        page.evaluate("() => window.MathJax?.startup?.promise")
         return page, watcher
 
     yield opener

@@ -18,10 +18,11 @@ SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 
 
 def screenshot(page, name: str) -> None:
-    """Save a screenshot of a page or an element under artifacts/screenshots/."""
+    """Save a screenshot of a page's first screen, or of an element, under artifacts/screenshots/.
+
+    A whole chapter page would take seconds to capture, for a picture no test reads."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    options = {"full_page": True} if hasattr(page, "goto") else {}
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), **options)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 
 @contextlib.contextmanager

@@ -1,10 +1,11 @@
-"""Every page of the built site loads offline in Chromium without errors, with a title and working images."""
+"""Every page of the built site loads offline in Chromium without errors, with a title and working images,
+and every exercise solution's toggle button is named by the exercise it solves."""
 
 import json
 
 import pytest
 
-from notebook_contract import toc_files
+from notebook_contract import solutions, toc_files
 from site_helpers import ROOT, SITE, screenshot
 
 BOOK_TITLE = "Transformers, from the Ground Up"
@@ -50,3 +51,26 @@ def test_page_loads_offline_cleanly(open_page, relative):
     heading = expected_heading(relative)
     if heading is not None:
         assert title.startswith(heading), f"title {title!r} should start with {heading!r}"
+    notebook = ROOT / relative.replace(".html", ".ipynb")
+    if notebook.exists() and solutions(json.loads(notebook.read_text())):
+        check_solution_toggles_are_named(page, len(solutions(json.loads(notebook.read_text()))))
+
+
+def check_solution_toggles_are_named(page, expected: int) -> None:
+    """sphinx-togglebutton names each button "Toggle hidden content"; the site names it by its bar,
+    "Solution to Exercise (...)", the title of the exercise it solves, unique on the page."""
+    found = page.evaluate(
+        """() => Array.from(document.querySelectorAll("div.solution.toggle")).map((box) => {
+            const bar = box.querySelector(":scope > .admonition-title");
+            const exercise = document.getElementById(bar.querySelector("a").getAttribute("href").slice(1));
+            return [bar.querySelector(".toggle-button").getAttribute("aria-label"),
+                    exercise.querySelector(".admonition-title").textContent.trim()];
+        })"""
+    )
+    assert len(found) == expected
+    names = [name for name, _ in found]
+    assert names == [f"Solution to {title}" for _, title in found]
+    assert len(set(names)) == len(names), "two solutions share a name"
+    assert page.get_by_role("button", name="Toggle hidden content").count() == 0
+    for name in names:  # the name the accessibility tree gives each button
+        assert page.get_by_role("button", name=name, exact=True).count() == 1

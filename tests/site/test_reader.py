@@ -164,35 +164,3 @@ def test_desktop_menu_button_collapses_and_restores_the_sidebar(open_page):
     page.wait_for_function("document.getElementById('pst-primary-sidebar').getBoundingClientRect().left >= 0")
     assert sidebar.is_visible()
     assert watcher.console_errors == []
-
-
-def pages_with_solutions() -> list[str]:
-    return [
-        relative
-        for relative in book_pages()
-        if chapter_notebook(relative) and solutions(json.loads(chapter_notebook(relative).read_text()))
-    ]
-
-
-@pytest.mark.parametrize("relative", pages_with_solutions())
-def test_every_solution_toggle_is_named_by_its_exercise(open_page, relative):
-    """sphinx-togglebutton names each button "Toggle hidden content"; the site names it by its bar,
-    "Solution to Exercise (...)", the title of the exercise it solves, unique on the page."""
-    page, watcher = open_page(relative)
-    expected = len(solutions(json.loads(chapter_notebook(relative).read_text())))
-    found = page.evaluate(
-        """() => Array.from(document.querySelectorAll("div.solution.toggle")).map((box) => {
-            const bar = box.querySelector(":scope > .admonition-title");
-            const exercise = document.getElementById(bar.querySelector("a").getAttribute("href").slice(1));
-            return [bar.querySelector(".toggle-button").getAttribute("aria-label"),
-                    exercise.querySelector(".admonition-title").textContent.trim()];
-        })"""
-    )
-    assert len(found) == expected
-    names = [name for name, _ in found]
-    assert names == [f"Solution to {title}" for _, title in found]
-    assert len(set(names)) == len(names), "two solutions share a name"
-    assert page.get_by_role("button", name="Toggle hidden content").count() == 0
-    for name in names:  # the name the accessibility tree gives each button
-        assert page.get_by_role("button", name=name, exact=True).count() == 1
-    assert watcher.console_errors == []
