@@ -14,12 +14,10 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.
 
 .PHONY: venv html test execute nbval-variants benchmark lint clean lab notebook install-check
 
-# --no-compile: pip would byte-compile every file of every package (a third of its time);
-# Python compiles the modules it imports on first use instead.
 $(INSTALLED): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --no-compile -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
 venv: $(INSTALLED)

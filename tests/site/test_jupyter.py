@@ -4,10 +4,12 @@ The last test opens the chapter in JupyterLab without running it and checks that
 jupyterlab-myst renders the book's MyST: exercise boxes, solution toggles, citations.
 
 Each test starts its own server on 127.0.0.1 with a token (as `make lab` / `make notebook` do),
-opens a copy of chapters/attention.ipynb in a fresh browser context that cuts off every request
-leaving the machine, clears the stored outputs, runs the whole notebook, and then drives the
-live attention explorer the notebook makes: it renders, switching head redraws the heatmap, and
-typing a new input runs the model in the kernel again and draws the new weights.
+opens a copy of chapters/attention.ipynb cut to the cells the explorer needs (the first code cell,
+the one that loads the trained model, the explorer's; nbval runs the whole chapter) in a fresh
+browser context that cuts off every request leaving the machine, clears the stored outputs, runs
+the notebook, and then drives the live attention explorer it makes: it renders, switching head
+redraws the heatmap, and typing a new input runs the model in the kernel again and draws the new
+weights.
 """
 
 import json
@@ -26,7 +28,8 @@ from lib.widget.payload import decode_kind
 from site_helpers import ROOT, jupyter_server, screenshot
 
 CHAPTER = "attention.ipynb"
-NOTEBOOK_SECONDS = 90  # the whole chapter, kernel start included (it takes about 20 s)
+EXPLORER_NOTEBOOK = "attention-explorer.ipynb"  # the chapter cut to what the explorer needs
+NOTEBOOK_SECONDS = 90  # the cells, kernel start included (about 10 s)
 NEW_INPUT = "jihgfed"
 
 URLS = {"lab": "lab/tree/{path}", "notebook": "notebooks/{path}"}
@@ -79,8 +82,19 @@ def chapter_copy(tmp_path):
     return tmp_path / "book" / "chapters"
 
 
+def explorer_cells(notebook: dict) -> dict:
+    """The chapter with only its first code cell, the cell that loads the model and the explorer's."""
+    code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    needed = [code[0]] + [cell for cell in code if "load_checkpoint(" in "".join(cell["source"])]
+    needed += [cell for cell in code if "AttentionExplorer.from_model" in "".join(cell["source"])]
+    assert len(needed) == 3, "the chapter should load its model in one cell and show the explorer in another"
+    return {**notebook, "cells": needed}
+
+
 @pytest.mark.parametrize("frontend", ["lab", "notebook"])
 def test_explorer_runs_live_in_the_frontend(frontend, offline_browser, chapter_copy):
+    notebook = explorer_cells(json.loads((chapter_copy / CHAPTER).read_text()))
+    (chapter_copy / EXPLORER_NOTEBOOK).write_text(json.dumps(notebook))
     with jupyter_server(frontend, chapter_copy) as (url, token):
         context = offline_browser.new_context(viewport={"width": 1280, "height": 900})
         try:
@@ -93,7 +107,7 @@ def test_explorer_runs_live_in_the_frontend(frontend, offline_browser, chapter_c
                 "request",
                 lambda r: r.url.startswith((f"{url}/", "data:", "blob:")) or offsite.append(r.url),
             )
-            page.goto(f"{url}/{URLS[frontend].format(path=CHAPTER)}?token={token}")
+            page.goto(f"{url}/{URLS[frontend].format(path=EXPLORER_NOTEBOOK)}?token={token}")
             page.wait_for_function(KERNEL_IDLE, timeout=60_000)
             message, origin = KNOWN_STARTUP_ERRORS.get(frontend, (None, None))
             console_errors[:] = [e for e in console_errors if not (message and e.startswith(message) and origin in e)]
