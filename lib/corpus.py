@@ -180,3 +180,40 @@ def english_corpus() -> EnglishCorpus:
         training_sources=tuple(name for name, _ in training),
         validation_sources=tuple(name for name, _ in validation),
     )
+
+
+@dataclass(frozen=True)
+class CodeCorpus:
+    """The capstone's text: standard-library source files, whole, split by file into training and validation."""
+
+    training_text: str
+    validation_text: str
+    training_files: tuple[str, ...]
+    validation_files: tuple[str, ...]
+
+
+@functools.cache
+def python_code_corpus() -> CodeCorpus:
+    """Python's own standard library, as source code: every VALIDATION_EVERY-th file is held out.
+
+    The files of `stdlib_source_files()` (no tests, no bundled tools), each ending in one newline,
+    separated by a blank line; files that are not UTF-8 or that do not parse are left out. Whole
+    files are held out, so a validation function never sits in a module the training text contains.
+    """
+    root = Path(sysconfig.get_paths()["stdlib"])
+    kept = []
+    for path in stdlib_source_files():
+        try:
+            source = path.read_text(encoding="utf-8")
+            ast.parse(source)
+        except (UnicodeDecodeError, SyntaxError, ValueError):
+            continue
+        kept.append((str(path.relative_to(root)), source.rstrip("\n") + "\n"))
+    validation = kept[VALIDATION_EVERY - 1 :: VALIDATION_EVERY]
+    training = [file for index, file in enumerate(kept) if index % VALIDATION_EVERY != VALIDATION_EVERY - 1]
+    return CodeCorpus(
+        training_text="\n".join(text for _, text in training),
+        validation_text="\n".join(text for _, text in validation),
+        training_files=tuple(name for name, _ in training),
+        validation_files=tuple(name for name, _ in validation),
+    )

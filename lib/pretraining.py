@@ -6,6 +6,7 @@ checkpoints are the same function run longer by `tools/train_checkpoints.py`. It
 a cosine decay of the learning rate, gradient clipping, and a validation loss every few steps.
 """
 
+import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -15,7 +16,7 @@ from torch import Tensor, nn
 
 from lib.bpe import BytePairTokenizer
 from lib.config import TransformerConfig
-from lib.corpus import consecutive_windows, english_corpus, random_windows
+from lib.corpus import consecutive_windows, english_corpus, python_code_corpus, random_windows
 from lib.training import cosine_schedule, language_model_loss
 
 GPT_VOCAB_SIZE = 1024  # 3 specials + 256 bytes + 765 merges
@@ -33,6 +34,23 @@ def gpt_config(vocab_size: int, size: str = "large", context: int = GPT_CONTEXT,
         raise ValueError(f"unknown size {size!r}; choose one of {sorted(GPT_SIZES)}")
     settings = dict(max_len=context, norm_first=True, tie_embeddings=True, **GPT_SIZES[size])
     return TransformerConfig(vocab_size=vocab_size, **{**settings, **overrides})
+
+
+CODE_GPT_SETTINGS = dict(  # the capstone's model: the GPT chapter's "large" width, 256 learned positions, GPT-2's init
+    d_model=128, num_heads=4, d_ff=512, num_decoder_layers=4, max_len=256, norm_first=True, tie_embeddings=True,
+    positional="learned", init="normal", depth_scaled_init=True,
+)  # fmt: skip
+CODE_TOKENIZER_CHARACTERS = 2_000_000  # the code tokenizer learns its merges from this much training text
+
+
+def code_gpt_config(vocab_size: int = GPT_VOCAB_SIZE, **overrides) -> TransformerConfig:
+    """The capstone's GPT: Pre-LN, learned positions, ReLU, tied head, N(0, 0.02) init scaled down with depth."""
+    return TransformerConfig(vocab_size=vocab_size, **{**CODE_GPT_SETTINGS, **overrides})
+
+
+def code_tokenizer(vocab_size: int = GPT_VOCAB_SIZE) -> BytePairTokenizer:
+    """Byte-level BPE learned on the first CODE_TOKENIZER_CHARACTERS of `python_code_corpus()`'s training text."""
+    return BytePairTokenizer().train(python_code_corpus().training_text[:CODE_TOKENIZER_CHARACTERS], vocab_size)
 
 
 def book_tokenizer(vocab_size: int = GPT_VOCAB_SIZE) -> BytePairTokenizer:
@@ -106,17 +124,51 @@ def validation_loss(model: nn.Module, windows: Tensor) -> float:
     return language_model_loss(model, windows).item()
 
 
+def check_training_ids(ids: Tensor, name: str, context: int, vocab_size: int) -> None:
+    """Raise a clear error unless `ids` is a 1-D tensor of token ids long enough for one window of context + 1."""
+    if not isinstance(ids, Tensor) or ids.dim() != 1:
+        raise ValueError(f"{name} must be a 1-D tensor of token ids, got {getattr(ids, 'shape', type(ids).__name__)}")
+    if ids.dtype not in (torch.int64, torch.int32):
+        raise TypeError(f"{name} must hold integer token ids (torch.long), got dtype {ids.dtype}")
+    if len(ids) <= context + 1:
+        raise ValueError(
+            f"{name} has {len(ids)} tokens; a window needs context + 1 = {context + 1}: is the text empty?"
+        )
+    if ids.min() < 0 or ids.max() >= vocab_size:
+        raise IndexError(f"{name} holds ids outside the model's vocabulary [0, {vocab_size})")
+
+
+def autocast_for(device: torch.device):
+    """bfloat16 autocast on a GPU (matrix products in bf16, weights and optimizer in float32); nothing on a CPU."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def pretrain(
     model: nn.Module,
     training_ids: Tensor,
     validation_ids: Tensor,
     recipe: PretrainingRecipe,
     stop_after: int | None = None,
+    device: str | torch.device = "cpu",
 ) -> PretrainingLog:
-    """Train `model` on random windows of `training_ids` as `recipe` says; `stop_after` ends early, same schedule."""
+    """Train `model` on random windows of `training_ids` as `recipe` says; `stop_after` ends early, same schedule.
+
+    `device` "cuda" moves the model there and runs each step under bfloat16 autocast; the data stay
+    on the CPU and each batch is copied over. On a CPU (the book's path) every step is in float32.
+    """
+    if recipe.context > model.config.max_len:
+        raise ValueError(
+            f"recipe.context {recipe.context} is longer than the model's window (max_len {model.config.max_len})"
+        )
+    for name, ids in (("training_ids", training_ids), ("validation_ids", validation_ids)):
+        check_training_ids(ids, name, recipe.context, model.config.vocab_size)
+    device = torch.device(device)
+    model.to(device)
     order = torch.Generator().manual_seed(recipe.seed)  # which windows, in which order
     batches = random_windows(training_ids, recipe.batch_size, recipe.context + 1, order)
-    held_out = consecutive_windows(validation_ids, recipe.context + 1)[: recipe.eval_windows]  # (windows, context + 1)
+    held_out = consecutive_windows(validation_ids, recipe.context + 1)[: recipe.eval_windows].to(device)
     groups = parameter_groups(model, recipe.weight_decay)
     optimizer = torch.optim.AdamW(groups, lr=recipe.learning_rate, betas=(0.9, 0.95))
     schedule = cosine_schedule(recipe.warmup_steps, recipe.steps, recipe.final_fraction)
@@ -125,8 +177,9 @@ def pretrain(
     for step in range(min(recipe.steps, stop_after or recipe.steps)):
         started = time.perf_counter()
         model.train()
-        tokens = next(batches)  # (batch, context + 1)
-        loss = language_model_loss(model, tokens)  # inputs tokens[:, :-1], targets tokens[:, 1:]
+        tokens = next(batches).to(device)  # (batch, context + 1)
+        with autocast_for(device):
+            loss = language_model_loss(model, tokens)  # inputs tokens[:, :-1], targets tokens[:, 1:]
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower the learning rate")
         optimizer.zero_grad(set_to_none=True)
@@ -140,7 +193,8 @@ def pretrain(
         log.tokens_seen += recipe.tokens_per_step
         if step % recipe.eval_every == 0 or step == recipe.steps - 1:
             log.validation_steps.append(step)
-            log.validation_losses.append(validation_loss(model, held_out))
+            with autocast_for(device):
+                log.validation_losses.append(validation_loss(model, held_out))
     model.eval()
     return log
 

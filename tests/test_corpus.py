@@ -6,6 +6,7 @@ import torch
 from lib.corpus import (
     consecutive_windows,
     english_corpus,
+    python_code_corpus,
     python_reference_paragraphs,
     python_reference_text,
     random_windows,
@@ -54,3 +55,12 @@ def test_english_corpus_is_large_and_no_validation_paragraph_occurs_in_the_train
     assert not set(corpus.training_sources) & set(corpus.validation_sources)
     assert not any(p.startswith((" ", ">>>")) for p in corpus.training_paragraphs)
     assert english_corpus() is corpus  # built once per process
+
+
+def test_code_corpus_holds_out_whole_files_that_all_parse():
+    corpus = python_code_corpus()
+    assert not set(corpus.training_files) & set(corpus.validation_files)
+    assert len(corpus.training_files) == pytest.approx(9 * len(corpus.validation_files), abs=9)
+    assert len(corpus.training_text) > 8_000_000  # the standard library is large enough to need no download
+    for name in ("json/decoder.py", "collections/__init__.py"):  # a held-out module and a training one
+        assert name in corpus.training_files + corpus.validation_files

@@ -17,9 +17,12 @@ from lib.model import count_parameters
 from lib.pretraining import (
     GPT_VOCAB_SIZE,
     PretrainingRecipe,
+    autocast_for,
     bits_per_byte,
     book_tokenizer,
     byte_lengths,
+    code_gpt_config,
+    code_tokenizer,
     corpus_ids,
     gpt_config,
     parameter_groups,
@@ -98,3 +101,52 @@ def test_the_live_loop_reproduces_the_checkpoints_first_steps(tokenizer):
     log = pretrain(fresh, training_ids, validation_ids, recipe, stop_after=8)
     assert log.losses == pytest.approx(info["losses"][:8], abs=1e-3)
     assert math.isclose(info["losses"][0], math.log(GPT_VOCAB_SIZE), abs_tol=0.3)  # starts near uniform guessing
+
+
+def test_shipped_code_tokenizer_is_the_one_training_makes():
+    shipped = BytePairTokenizer.load(CHECKPOINTS / "code-bpe.json")
+    assert shipped.merges == code_tokenizer().merges and shipped.vocab_size == GPT_VOCAB_SIZE
+
+
+def test_the_capstone_model_fits_the_page_budget_in_float16():
+    parameters = count_parameters(DecoderOnlyTransformer(code_gpt_config()))
+    assert 2 * parameters <= 2_000_000
+
+
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        (dict(context=512), ValueError, "longer than the model's window"),
+        (dict(training_ids=torch.arange(100.0)), TypeError, "integer token ids"),
+        (dict(training_ids=torch.zeros(0, dtype=torch.long)), ValueError, "is the text empty"),
+        (dict(training_ids=torch.full((500,), 5000)), IndexError, "outside the model's vocabulary"),
+        (dict(learning_rate=1e6), FloatingPointError, "lower the learning rate"),
+    ],
+)
+def test_pretrain_names_bad_input(change, error, message):
+    make_reproducible(0)
+    model = DecoderOnlyTransformer(code_gpt_config(d_model=16, num_heads=2, d_ff=32, num_decoder_layers=1))
+    data = {"training_ids": torch.randint(3, 1024, (2000,)), "validation_ids": torch.randint(3, 1024, (500,))}
+    data.update({k: v for k, v in change.items() if k.endswith("_ids")})
+    recipe = PretrainingRecipe(steps=30, batch_size=2, context=16, warmup_steps=1, eval_every=100)
+    recipe = PretrainingRecipe(**{**recipe.to_dict(), **{k: v for k, v in change.items() if not k.endswith("_ids")}})
+    with pytest.raises(error, match=message):
+        pretrain(model, data["training_ids"], data["validation_ids"], recipe)
+
+
+@pytest.mark.filterwarnings("ignore:CUDA is not available")
+def test_bfloat16_autocast_on_a_gpu_and_plain_float32_on_a_cpu():
+    on_gpu = autocast_for(torch.device("cuda"))
+    assert isinstance(on_gpu, torch.autocast) and on_gpu.fast_dtype == torch.bfloat16
+    assert not isinstance(autocast_for(torch.device("cpu")), torch.autocast)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_pretrain_on_a_gpu_trains_in_bfloat16_autocast():
+    make_reproducible(0)
+    model = DecoderOnlyTransformer(code_gpt_config(d_model=32, num_heads=2, d_ff=64, num_decoder_layers=1))
+    ids = torch.randint(3, 1024, (5000,))
+    recipe = PretrainingRecipe(steps=20, batch_size=4, context=32, warmup_steps=2)
+    log = pretrain(model, ids, ids[:1000], recipe, device="cuda")
+    assert next(model.parameters()).device.type == "cuda" and next(model.parameters()).dtype == torch.float32
+    assert log.losses[-1] < log.losses[0]

@@ -20,10 +20,18 @@ sys.path.insert(0, str(ROOT))
 
 from lib import DecoderOnlyTransformer, Transformer, TransformerConfig, make_reproducible  # noqa: E402
 from lib.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from lib.corpus import english_corpus, random_windows, word_level_corpus  # noqa: E402
+from lib.corpus import english_corpus, python_code_corpus, random_windows, word_level_corpus  # noqa: E402
 from lib.decoding import sequence_accuracy  # noqa: E402
 from lib.finetuning import NEXT_WORDS, SnippetClassifier, fine_tune, make_next_word_task, pretraining_split  # noqa: E402
-from lib.pretraining import PretrainingRecipe, book_tokenizer, corpus_ids, gpt_config, pretrain  # noqa: E402
+from lib.pretraining import (  # noqa: E402
+    PretrainingRecipe,
+    book_tokenizer,
+    code_gpt_config,
+    code_tokenizer,
+    corpus_ids,
+    gpt_config,
+    pretrain,
+)
 from lib.recurrent import RecurrentConfig, RecurrentSeq2Seq  # noqa: E402
 from lib.tasks import make_pairs, random_batches, task_vocabulary  # noqa: E402
 from lib.tokenizers import CharTokenizer  # noqa: E402
@@ -37,6 +45,7 @@ from lib.training import (  # noqa: E402
 )
 
 CHECKPOINTS = ROOT / "chapters" / "checkpoints"
+CODE_GPT_LONG_STEPS = 4600
 
 
 def mean_losses(history: TrainingHistory, every: int) -> list[float]:
@@ -321,6 +330,55 @@ def save_gpt_tokenizer() -> None:
     print("gpt-bpe.json written")
 
 
+CODE_GPT_RECIPES = {  # the capstone: one compute-sized run, and the GPT chapter's token budget as the baseline
+    "long": dict(steps=CODE_GPT_LONG_STEPS, batch_size=16, context=256, learning_rate=3e-3, warmup_steps=200,
+                 eval_every=500),
+    "short": dict(steps=250, batch_size=16, context=256, learning_rate=3e-3, warmup_steps=25, eval_every=25),
+}  # fmt: skip
+
+
+@functools.cache
+def code_data():
+    """(tokenizer, training ids, validation ids) of the standard library's source, encoded once."""
+    tokenizer = code_tokenizer()
+    corpus = python_code_corpus()
+    encode = lambda text: torch.tensor(tokenizer.encode(text), dtype=torch.long)  # noqa: E731
+    return tokenizer, encode(corpus.training_text), encode(corpus.validation_text)
+
+
+def code_gpt_name(budget: str, seed: int) -> str:
+    return f"code-gpt-{budget}{seed_suffix(seed)}"
+
+
+def train_code_gpt(budget: str, seed: int, threads: int = 1) -> None:
+    """The capstone's models: `pretrain` on Python's standard library, the code the chapter's reader writes.
+
+    "long" is the shipped model (about an hour on a CPU); "short" has the GPT chapter's budget of
+    about a million training tokens. Stored in float16, as the page ships it.
+    """
+    tokenizer, training_ids, validation_ids = code_data()
+    recipe = PretrainingRecipe(seed=seed, **CODE_GPT_RECIPES[budget])
+    make_reproducible(seed, threads)  # the initial weights
+    model = DecoderOnlyTransformer(code_gpt_config(tokenizer.vocab_size))
+    log = pretrain(model, training_ids, validation_ids, recipe)
+    name = code_gpt_name(budget, seed)
+    recipe_saved = {**recipe.to_dict(), "task": "next token", "budget": budget, "tokenizer": "code-bpe",
+                    "corpus": "lib.corpus.python_code_corpus() training text", "optimizer": "AdamW",
+                    "schedule": "linear warm-up, cosine decay", "weights_stored_as": "float16"}  # fmt: skip
+    extra = {"losses": [round(loss, 4) for loss in log.losses[::10]], "validation_steps": log.validation_steps,
+             "validation_losses": [round(loss, 4) for loss in log.validation_losses],
+             "training_seconds": round(log.training_seconds, 1), "tokens_seen": log.tokens_seen,
+             "training_tokens": len(training_ids)}  # fmt: skip
+    save_checkpoint(model.half(), CHECKPOINTS / f"{name}.pt", recipe_saved, extra)
+    print(f"{name}: validation loss {log.validation_losses[-1]:.3f}, {log.tokens_per_second:,.0f} tokens/s")
+
+
+def save_code_tokenizer() -> None:
+    """The capstone's byte-level BPE, learned on the standard library's source, as JSON (see lib.bpe)."""
+    code_data()[0].save(CHECKPOINTS / "code-bpe.json")
+    print("code-bpe.json written")
+
+
 GPT_JOBS = [("large", "bpe", 0), ("medium", "bpe", 0), ("small", "bpe", 0), ("small", "bpe", 1), ("small", "bpe", 2),
             ("small", "characters", 0), ("small", "characters", 1), ("small", "characters", 2)]  # fmt: skip
 
@@ -365,7 +423,10 @@ RECIPES.update(
     }
 )
 RECIPES.update({gpt_name(*job): lambda job=job: train_gpt(*job) for job in GPT_JOBS})
-OTHER_FILES = {"gpt-bpe": save_gpt_tokenizer}  # jobs that write something other than a .pt checkpoint
+RECIPES.update({code_gpt_name(budget, seed): functools.partial(train_code_gpt, budget, seed)
+                for budget, seed in [("long", 0), ("short", 0), ("short", 1), ("short", 2)]})  # fmt: skip
+# jobs that write something other than a .pt checkpoint
+OTHER_FILES = {"gpt-bpe": save_gpt_tokenizer, "code-bpe": save_code_tokenizer}
 
 
 # The modern-transformer chapter: the GPT chapter's small model and recipe, changed one idea at a time.

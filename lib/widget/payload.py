@@ -191,6 +191,7 @@ BROWSER_MODULES = (
 BROWSER_CONFIG = (
     "vocab_size", "target_vocab_size", "d_model", "num_heads", "d_ff", "num_encoder_layers", "num_decoder_layers",
     "dropout", "max_len", "positional", "norm_first", "final_norm", "tie_embeddings", "pad_id", "bos_id", "eos_id",
+    "init", "init_std", "depth_scaled_init",  # how training starts: nothing the page computes depends on them
 )  # fmt: skip
 
 

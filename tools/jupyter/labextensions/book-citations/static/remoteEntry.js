@@ -78,7 +78,9 @@ var _JUPYTERLAB;
     "kaplan2020scaling": {"short": "Kaplan et al.", "year": "2020", "full": "Jared Kaplan, Sam McCandlish, Tom Henighan, Tom B. Brown, Benjamin Chess, Rewon Child, Scott Gray, Alec Radford, Jeffrey Wu, Dario Amodei (2020). Scaling Laws for Neural Language Models."},
     "pope2023efficiently": {"short": "Pope et al.", "year": "2023", "full": "Reiner Pope, Sholto Douglas, Aakanksha Chowdhery, Jacob Devlin, James Bradbury, Jonathan Heek, Kefan Xiao, Shivani Agrawal, Jeff Dean (2023). Efficiently Scaling Transformer Inference."},
     "rumelhart1986learning": {"short": "Rumelhart et al.", "year": "1986", "full": "David E. Rumelhart, Geoffrey E. Hinton, Ronald J. Williams (1986). Learning Representations by Back-Propagating Errors."},
-    "srivastava2014dropout": {"short": "Srivastava et al.", "year": "2014", "full": "Nitish Srivastava, Geoffrey Hinton, Alex Krizhevsky, Ilya Sutskever, Ruslan Salakhutdinov (2014). Dropout: A Simple Way to Prevent Neural Networks from Overfitting."}
+    "srivastava2014dropout": {"short": "Srivastava et al.", "year": "2014", "full": "Nitish Srivastava, Geoffrey Hinton, Alex Krizhevsky, Ilya Sutskever, Ruslan Salakhutdinov (2014). Dropout: A Simple Way to Prevent Neural Networks from Overfitting."},
+    "hoffmann2022training": {"short": "Hoffmann et al.", "year": "2022", "full": "Jordan Hoffmann, Sebastian Borgeaud, Arthur Mensch, Elena Buchatskaya, Trevor Cai, Eliza Rutherford, Diego de Las Casas, Lisa Anne Hendricks, Johannes Welbl, Aidan Clark, Tom Hennigan, Eric Noland, Katie Millican, George van den Driessche, Bogdan Damoc, Aurelia Guy, Simon Osindero, Karen Simonyan, Erich Elsen, Oriol Vinyals, Jack W. Rae, Laurent Sifre (2022). Training Compute-Optimal Large Language Models."},
+    "muennighoff2023scaling": {"short": "Muennighoff et al.", "year": "2023", "full": "Niklas Muennighoff, Alexander M. Rush, Boaz Barak, Teven Le Scao, Aleksandra Piktus, Nouamane Tazi, Sampo Pyysalo, Thomas Wolf, Colin Raffel (2023). Scaling Data-Constrained Language Models."}
   };
   // END REFERENCES
 
