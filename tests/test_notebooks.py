@@ -46,6 +46,22 @@ def test_wrong_answers_name_only_chapters_that_exist():
     assert set(load_wrong_answers()) <= chapters
 
 
+# Readers never see the personal note the book grew from, so no chapter quotes or corrects it; a
+# common misconception is corrected as a fact about transformers. The intro names the origin once.
+NOTE_MENTION = re.compile(r"(?i)\b(seed|study|personal) note\b|\bthe note\b|\bnote's\b|\bVitya\b")
+
+
+def test_chapters_tell_the_books_own_story_not_the_note_it_grew_from():
+    mentions = [
+        f"{path.name} cell {index}: {match.group(0)!r}"
+        for path in chapter_notebooks()
+        for index, cell in enumerate(json.loads(path.read_text())["cells"])
+        for match in NOTE_MENTION.finditer("".join(cell["source"]))
+    ]
+    assert mentions == []
+    assert len(NOTE_MENTION.findall((ROOT / "intro.md").read_text())) <= 1
+
+
 def test_toc_lists_exactly_the_notebooks_that_exist():
     listed = {ROOT / f"{name}.ipynb" for name in toc_files() if name.startswith("chapters/")}
     present = set((ROOT / "chapters").glob("*.ipynb"))
