@@ -324,6 +324,27 @@ def test_the_gpt_chapter_writes_offline(open_page):
     assert watcher.console_errors == [] and watcher.offsite_requests == []
 
 
+def test_the_capstone_writes_python_offline(open_page):
+    """The capstone's page carries the model trained on Python's standard library, with its own
+    tokenizer, and writes code in the page, offline, as lib does."""
+    page, watcher = open_page("chapters/write_a_gpt.html")
+    root = page.locator(".text-generator[data-ready]").first
+    root.wait_for()
+    run_and_wait(root, "def", Temperature=0, Tokens=30)
+    code_tokenizer = BytePairTokenizer.load(CHECKPOINTS / "code-bpe.json")
+    model = load_checkpoint(CHECKPOINTS / "code-gpt-long.pt")[0].float()
+    prompt = code_tokenizer.encode("def")
+    expected = generate(model, torch.tensor([prompt]), 30)[0, len(prompt) :]
+    assert continuation(root) == code_tokenizer.decode(expected)
+    sizes = page.eval_on_selector_all(
+        "script[type='application/octet-stream'], script.transformer-book-model",
+        "(all) => all.map((e) => e.textContent.length)",
+    )
+    float16_bytes = 2 * sum(p.numel() for p in model.parameters())  # 1.9 MB (tests/test_pretraining.py: <= 2 MB)
+    assert sum(sizes) <= 1.1 * float16_bytes  # deflated base85 text: at most 10 % over the weights themselves
+    assert watcher.console_errors == [] and watcher.offsite_requests == []
+
+
 def focused(page) -> str:
     """What has the keyboard focus: its class or tag and its accessible label, if any."""
     return page.evaluate(
