@@ -58,9 +58,10 @@ def book_tokenizer(vocab_size: int = GPT_VOCAB_SIZE) -> BytePairTokenizer:
     return BytePairTokenizer().train(english_corpus().training_text, vocab_size)
 
 
-def corpus_ids(tokenizer) -> tuple[Tensor, Tensor]:
-    """(training ids, validation ids) of `english_corpus()` under `tokenizer` (anything with `encode`)."""
-    corpus = english_corpus()
+def corpus_ids(tokenizer, corpus=None) -> tuple[Tensor, Tensor]:
+    """(training ids, validation ids) of `corpus` (default `english_corpus()`; anything with
+    training_text and validation_text, such as `python_code_corpus()`) under `tokenizer`."""
+    corpus = english_corpus() if corpus is None else corpus
     encode = lambda text: torch.tensor(tokenizer.encode(text), dtype=torch.long)  # noqa: E731
     return encode(corpus.training_text), encode(corpus.validation_text)
 

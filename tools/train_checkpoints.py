@@ -45,7 +45,6 @@ from lib.training import (  # noqa: E402
 )
 
 CHECKPOINTS = ROOT / "chapters" / "checkpoints"
-CODE_GPT_LONG_STEPS = 4600
 
 
 def mean_losses(history: TrainingHistory, every: int) -> list[float]:
@@ -331,7 +330,7 @@ def save_gpt_tokenizer() -> None:
 
 
 CODE_GPT_RECIPES = {  # the capstone: a compute-sized run, and the GPT chapter's token budget as the baseline
-    "long": dict(steps=CODE_GPT_LONG_STEPS, batch_size=16, context=256, learning_rate=3e-3, warmup_steps=200,
+    "long": dict(steps=4600, batch_size=16, context=256, learning_rate=3e-3, warmup_steps=200,
                  eval_every=500),
     "short": dict(steps=250, batch_size=16, context=256, learning_rate=3e-3, warmup_steps=25, eval_every=25),
 }  # fmt: skip
@@ -341,9 +340,7 @@ CODE_GPT_RECIPES = {  # the capstone: a compute-sized run, and the GPT chapter's
 def code_data():
     """(tokenizer, training ids, validation ids) of the standard library's source, encoded once."""
     tokenizer = code_tokenizer()
-    corpus = python_code_corpus()
-    encode = lambda text: torch.tensor(tokenizer.encode(text), dtype=torch.long)  # noqa: E731
-    return tokenizer, encode(corpus.training_text), encode(corpus.validation_text)
+    return (tokenizer, *corpus_ids(tokenizer, python_code_corpus()))
 
 
 def code_gpt_name(budget: str, seed: int) -> str:
