@@ -56,7 +56,7 @@ def test_chapters_tell_the_books_own_story_not_the_note_it_grew_from():
         f"{path.name} cell {index}: {match.group(0)!r}"
         for path in chapter_notebooks()
         for index, cell in enumerate(json.loads(path.read_text())["cells"])
-        for match in NOTE_MENTION.finditer("".join(cell["source"]))
+        for match in NOTE_MENTION.finditer("".join(cell["source"]) + json.dumps(cell["metadata"]))  # captions too
     ]
     assert mentions == []
     assert len(NOTE_MENTION.findall((ROOT / "intro.md").read_text())) <= 1
