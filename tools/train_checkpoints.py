@@ -8,6 +8,7 @@ outputs do not depend on how a given CPU rounds thousands of training steps. Reg
 """
 
 import argparse
+import copy
 import functools
 import sys
 import time
@@ -19,10 +20,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lib import DecoderOnlyTransformer, Transformer, TransformerConfig, make_reproducible  # noqa: E402
+from lib.bpe import BytePairTokenizer  # noqa: E402
+from lib.chat import CHAT_TOKENS, ChatTokenizer, train_only_new_rows, with_new_tokens  # noqa: E402
 from lib.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from lib.corpus import english_corpus, python_code_corpus, random_windows, word_level_corpus  # noqa: E402
 from lib.decoding import sequence_accuracy  # noqa: E402
 from lib.finetuning import NEXT_WORDS, SnippetClassifier, fine_tune, make_next_word_task, pretraining_split  # noqa: E402
+from lib.instructions import make_instructions, plausible_wrong_answer  # noqa: E402
+from lib.lora import add_lora, save_adapters  # noqa: E402
+from lib.preference import PreferencePair  # noqa: E402
 from lib.pretraining import (  # noqa: E402
     PretrainingRecipe,
     book_tokenizer,
@@ -42,6 +48,13 @@ from lib.training import (  # noqa: E402
     linear_warmup_schedule,
     seq2seq_loss,
     train,
+)
+from lib.tuning import (  # noqa: E402
+    TuningRecipe,
+    exact_match,
+    greedy_answers,
+    preference_tune,
+    supervised_fine_tune,
 )
 
 CHECKPOINTS = ROOT / "chapters" / "checkpoints"
@@ -481,6 +494,109 @@ RECIPES.update(
         f"modern-{variant}{seed_suffix(seed)}": lambda v=variant, s=seed: train_modern(v, s)
         for seed in range(3)
         for variant in MODERN_VARIANTS
+    }
+)
+
+
+# --- The post-training chapter: supervised fine-tuning, LoRA and DPO on checkable instructions ---------
+ASSISTANT_RATES = (3e-4, 1e-3, 3e-3, 1e-2)  # the learning rates each recipe is chosen from, on validation instructions
+ASSISTANT_SFT = dict(steps=300, batch_size=32, warmup_steps=30)
+ASSISTANT_DPO = dict(steps=150, batch_size=32, warmup_steps=15, learning_rate=3e-4, beta=0.1)
+DPO_RANK = 8
+
+
+@functools.cache
+def assistant_data() -> tuple:
+    """The chat tokenizer, the instructions and the training turns, made once for every assistant job."""
+    tokenizer = ChatTokenizer(BytePairTokenizer.load(CHECKPOINTS / "code-bpe.json"))
+    data = make_instructions()
+    turns = [tokenizer.encode_turn(i.prompt, i.answer) for i in data.training]
+    return tokenizer, data, turns
+
+
+def validation_accuracy(model: torch.nn.Module) -> float:
+    tokenizer, data, _ = assistant_data()
+    answers = greedy_answers(copy.deepcopy(model).double(), tokenizer, [i.prompt for i in data.validation])
+    return exact_match(answers, [i.answer for i in data.validation])
+
+
+def assistant_start(arm: str, seed: int) -> torch.nn.Module:
+    """The model an arm starts from: the capstone's GPT with three new token rows, or the same network at random."""
+    tokenizer = assistant_data()[0]
+    make_reproducible(seed)
+    if arm == "scratch":
+        return DecoderOnlyTransformer(code_gpt_config(tokenizer.vocab_size))
+    base, _ = load_checkpoint(CHECKPOINTS / "code-gpt-long.pt")
+    model = with_new_tokens(base.float(), len(CHAT_TOKENS), torch.Generator().manual_seed(seed))
+    if arm.startswith("lora"):
+        add_lora(model, int(arm.removeprefix("lora-r")))
+        train_only_new_rows(model, len(CHAT_TOKENS))
+    return model
+
+
+def tune_assistant(arm: str, seed: int, learning_rate: float) -> tuple[torch.nn.Module, TuningRecipe, float]:
+    tokenizer, _, turns = assistant_data()
+    model = assistant_start(arm, seed)
+    recipe = TuningRecipe(seed=seed, learning_rate=learning_rate, **ASSISTANT_SFT)
+    log = supervised_fine_tune(model, turns, tokenizer.pad_id, recipe)
+    return model, recipe, log.training_seconds
+
+
+def save_assistant(arm: str, seed: int, model, recipe: TuningRecipe, seconds: float, sweep: dict) -> None:
+    recipe_saved = {**recipe.to_dict(), "arm": arm, "data": "lib.instructions.make_instructions() training split",
+                    "rates_tried_on_validation": list(ASSISTANT_RATES), "weights_stored_as": "float16"}  # fmt: skip
+    extra = {"training_seconds": round(seconds, 1), "validation_accuracy_by_rate": sweep}
+    path = CHECKPOINTS / f"assistant-{arm}-seed{seed}.pt"
+    if arm.startswith("lora"):
+        rows = {"new_token_rows": model.input.token_embedding.lookup.weight[-len(CHAT_TOKENS) :]}
+        save_adapters(model, path, {**recipe_saved, "base": "code-gpt-long"}, extra, rows)
+    else:
+        save_checkpoint(model.half(), path, recipe_saved, extra)
+    print(f"assistant-{arm}-seed{seed}: learning rate {recipe.learning_rate}, {seconds:.0f} s")
+
+
+def train_assistant_arm(arm: str, ranks: tuple[str, ...] = ()) -> None:
+    """Choose the arm's learning rate on validation instructions with seed 0, then train seeds 1 and 2 with it.
+
+    LoRA's rate is chosen at the first rank and used for every rank in `ranks`.
+    """
+    sweep, kept = {}, {}
+    for rate in ASSISTANT_RATES:
+        model, recipe, seconds = tune_assistant(arm, 0, rate)
+        sweep[str(rate)] = round(validation_accuracy(model), 4)
+        kept[rate] = (model, recipe, seconds)
+        print(f"  {arm} rate {rate}: validation accuracy {sweep[str(rate)]}")
+    best = max(ASSISTANT_RATES, key=lambda rate: sweep[str(rate)])
+    save_assistant(arm, 0, *kept[best], sweep)
+    for other_arm in (arm, *ranks):
+        for seed in range(1, 3) if other_arm == arm else range(3):
+            save_assistant(other_arm, seed, *tune_assistant(other_arm, seed, best), sweep)
+
+
+def train_assistant_dpo(nll_weight: float) -> None:
+    """DPO with LoRA adapters (rank DPO_RANK) on each fully fine-tuned model; the reference is the adapters off."""
+    tokenizer, data, _ = assistant_data()
+    pairs = [PreferencePair(i.prompt, i.answer, wrong) for i in data.training if (wrong := plausible_wrong_answer(i))]
+    name = "dpo-nll" if nll_weight else "dpo"
+    for seed in range(3):
+        make_reproducible(seed)
+        sft, _ = load_checkpoint(CHECKPOINTS / f"assistant-full-seed{seed}.pt")
+        model = add_lora(sft.float(), DPO_RANK)
+        recipe = TuningRecipe(seed=seed, nll_weight=nll_weight, **ASSISTANT_DPO)
+        log = preference_tune(model, pairs, tokenizer, recipe)
+        recipe_saved = {**recipe.to_dict(), "base": f"assistant-full-seed{seed}",
+                        "data": "preference pairs of lib.instructions.make_instructions() training split"}  # fmt: skip
+        save_adapters(model, CHECKPOINTS / f"assistant-{name}-seed{seed}.pt", recipe_saved,
+                      {"training_seconds": round(log.training_seconds, 1)})  # fmt: skip
+        print(f"assistant-{name}-seed{seed}: {log.training_seconds:.0f} s")
+
+
+RECIPES.update(
+    {
+        "assistant-full": lambda: train_assistant_arm("full"),
+        "assistant-scratch": lambda: train_assistant_arm("scratch"),
+        "assistant-lora": lambda: train_assistant_arm("lora-r4", ranks=("lora-r16",)),
+        "assistant-dpo": lambda: (train_assistant_dpo(0.0), train_assistant_dpo(1.0)),
     }
 )
 

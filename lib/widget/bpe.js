@@ -8,7 +8,8 @@ const BPE_CHUNKS =
 const BPE_CACHE_LIMIT = 10000; // chunks remembered; a long paste repeats most of its words
 
 class BytePairTokenizer {
-  // saved: {"specials": [...], "merges": [[left, right], ...]}, as lib/bpe.py writes it.
+  // saved: {"specials": [...], "merges": [[left, right], ...]}, as lib/bpe.py writes it, and for a
+  // chat model "added": [...], tokens after the last merge (lib/chat.py's ChatTokenizer).
   constructor(saved) {
     this.specials = saved.specials;
     this.firstByte = this.specials.length;
@@ -27,6 +28,9 @@ class BytePairTokenizer {
       this.bytes.push(joined);
       this.ranks.set(left * this.size + right, rank);
     });
+    this.added = saved.added || []; // no bytes: they vanish from decoded text, like the specials
+    this.firstAdded = this.bytes.length;
+    for (let k = 0; k < this.added.length; k++) this.bytes.push(new Uint8Array(0));
     this.cache = new Map();
     this.decoder = new TextDecoder("utf-8"); // replaces a cut-off character with U+FFFD
   }
@@ -117,7 +121,15 @@ class BytePairTokenizer {
 
   // One token as readable text: its special name, or its bytes decoded on their own.
   tokenText(id) {
+    if (id >= this.firstAdded && id < this.bytes.length) return this.added[id - this.firstAdded];
     return id < this.firstByte ? this.specials[id] : this.decoder.decode(this.tokenBytes(id));
+  }
+
+  // The id of an added token, by name.
+  addedId(name) {
+    const index = this.added.indexOf(name);
+    if (index < 0) throw new Error(`the tokenizer has no added token ${name}`);
+    return this.firstAdded + index;
   }
 }
 

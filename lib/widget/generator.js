@@ -193,9 +193,15 @@ function renderGenerator({ model, el }) {
       const bpe = transformer.bpe();
       const bos = spec.config.bos_id;
       const encoded = bpe.encode(text);
-      // An empty prompt starts from <bos> if the model was trained with it, else from a new line.
+      // A chat model reads the question in its template, <|user|> question <|assistant|>, and answers
+      // until <|end|>. Otherwise an empty prompt starts from <bos> if the model was trained with it,
+      // else from a new line.
       const start = spec.add_bos ? [bos] : bpe.encode("\n");
-      const ids = spec.add_bos || !encoded.length ? [...start, ...encoded] : encoded;
+      const chat = spec.chat ? { user: bpe.addedId("<|user|>"), assistant: bpe.addedId("<|assistant|>"), end: bpe.addedId("<|end|>") } : null;
+      if (chat && encoded.length + 2 >= transformer.config.max_len) {
+        throw new InputError(`the question has ${encoded.length} tokens; this model reads at most ${transformer.config.max_len - 3} with its template and answer`);
+      }
+      const ids = chat ? [chat.user, ...encoded, chat.assistant] : spec.add_bos || !encoded.length ? [...start, ...encoded] : encoded;
       // A prompt longer than the context window is cut to its last tokens, from the first one that
       // starts a character (a token may begin inside a character's UTF-8 bytes).
       const contextWindow = transformer.config.max_len;
@@ -212,7 +218,7 @@ function renderGenerator({ model, el }) {
       const generation = new Generation(transformer, read, chosen);
       report.read = read;
       const notes = [];
-      if (!encoded.length) {
+      if (!encoded.length && !chat) {
         const from = spec.add_bos ? "<bos>, the start of a text" : "a new line";
         notes.push(`The prompt is empty: the model starts from ${from}.`);
       }
@@ -224,7 +230,7 @@ function renderGenerator({ model, el }) {
         );
       }
       cutMark.hidden = first === 0;
-      shownPrompt.textContent = first > 0 ? bpe.decode(read) : text;
+      shownPrompt.textContent = first > 0 ? bpe.decode(read) : chat ? `${text}\n` : text; // an answer starts on a line of its own
       shownContinuation.textContent = "";
       note.textContent = notes.join(" ");
       while (generation.startPiece(PROMPT_PIECE)) {
@@ -237,13 +243,17 @@ function renderGenerator({ model, el }) {
         const sliceEnd = generation.generated.length ? performance.now() + SLICE_MS : 0; // the first token at once
         do {
           const id = generation.next();
-          if (id === spec.config.eos_id) break;
+          if (id === spec.config.eos_id || (chat && id === chat.end)) break;
         } while (generation.generated.length < wanted && performance.now() < sliceEnd);
         shownContinuation.textContent = transformer.bpe().decode(generation.generated);
         if (report.firstTokenMs === null) report.firstTokenMs = performance.now() - clicked;
         report.tokens = generation.generated.length;
         if (generation.generated.at(-1) === spec.config.eos_id) {
           notes.push("The model ended the text (<eos>).");
+          break;
+        }
+        if (chat && generation.generated.at(-1) === chat.end) {
+          notes.push("The model ended its answer (<|end|>).");
           break;
         }
         await yieldToBrowser();

@@ -46,6 +46,7 @@ class TextGenerator(anywidget.AnyWidget):
     def from_model(cls, model: torch.nn.Module, tokenizer, prompt: str = "", add_bos: bool = False, **settings):
         """`model` a lib DecoderOnlyTransformer, `tokenizer` the lib.bpe.BytePairTokenizer it was trained with.
 
+        A `lib.chat.ChatTokenizer` makes it a chat: the prompt is a question in the chat template.
         `add_bos` puts <bos> before the prompt (if the model saw it at the start of each text in
         training; without it, an empty prompt starts from a new line); `settings` are the starting
         values of temperature, top_k (0: off), top_p (1: off), seed and length (new tokens).
@@ -55,18 +56,24 @@ class TextGenerator(anywidget.AnyWidget):
         unknown = set(settings) - set(DEFAULT_SETTINGS)
         if unknown:
             raise ValueError(f"unknown settings {sorted(unknown)}; use {sorted(DEFAULT_SETTINGS)}")
-        saved = tokenizer.to_dict()
-        vocab_size = len(saved["specials"]) + 256 + len(saved["merges"])
+        saved = tokenizer.to_dict()  # a ChatTokenizer adds "added": its chat tokens, after the last merge
+        chat = "added" in saved
+        vocab_size = len(saved["specials"]) + 256 + len(saved["merges"]) + len(saved.get("added", []))
         if vocab_size != model.config.vocab_size:
             raise ValueError(
                 f"the tokenizer has {vocab_size} tokens but the model's vocabulary has {model.config.vocab_size}"
             )
         check_settings(settings, vocab_size)
-        spec = generator_spec(model, saved, add_bos)
+        spec = generator_spec(model, saved, add_bos, chat)
         hint = (
             f"Type any text and press Run: the model continues it, {model.config.max_len} tokens of context at most "
             f"(a vocabulary of {vocab_size} byte-level tokens, so any character works)."
         )
+        if chat:
+            hint = (
+                "Ask a question and press Run: the page wraps it as <|user|> question <|assistant|>, and the model "
+                "answers until it writes <|end|>."
+            )
         return cls(spec, prompt=prompt, settings={**DEFAULT_SETTINGS, **settings}, hint=hint)
 
     def __init__(self, spec: dict, **traits):
@@ -114,14 +121,18 @@ def check_settings(settings: dict, vocab_size: int) -> None:
             raise ValueError(f"{name} must be {kind} from {low} to {high}, not {value!r}")
 
 
-def generator_spec(model: torch.nn.Module, saved_tokenizer: dict, add_bos: bool) -> dict:
-    """The model and its tokenizer as the page runs them (lib/widget/payload.py's `encode_model`)."""
+def generator_spec(model: torch.nn.Module, saved_tokenizer: dict, add_bos: bool, chat: bool = False) -> dict:
+    """The model and its tokenizer as the page runs them (lib/widget/payload.py's `encode_model`).
+
+    `chat`: the page wraps the prompt in the chat template and stops at <|end|> (lib/chat.py).
+    """
     settings = {
         "tokenize": "bpe",
         "bpe": saved_tokenizer,
         "source_tokens": [],
         "target_tokens": [],
         "add_bos": add_bos,
+        "chat": chat,
         "max_length": model.config.max_len,
         "text": "",
     }

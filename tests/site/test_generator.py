@@ -15,11 +15,14 @@ import pytest
 import torch
 
 from lib.bpe import BytePairTokenizer
+from lib.chat import ChatTokenizer
 from lib.checkpoint import load_checkpoint
 from lib.config import TransformerConfig
 from lib.corpus import python_reference_text
 from lib.decoding import generate
+from lib.lora import merge_lora
 from lib.model import DecoderOnlyTransformer
+from lib.tuning import continue_left_padded, load_assistant
 from lib.widget import TextGenerator
 from lib.widget.generator import GENERATOR_ESM
 from lib.widget.page import RUNTIME_KEY
@@ -342,6 +345,28 @@ def test_the_capstone_writes_python_offline(open_page):
     )
     float16_bytes = 2 * sum(p.numel() for p in model.parameters())  # 1.9 MB (tests/test_pretraining.py: <= 2 MB)
     assert sum(sizes) <= 1.1 * float16_bytes  # deflated base85 text: at most 10 % over the weights themselves
+    assert watcher.console_errors == [] and watcher.offsite_requests == []
+
+
+def test_the_assistant_answers_in_the_page_as_lib_does(open_page):
+    """The post-training chapter's page carries the tuned model (adapters merged, float16) and the chat
+    tokenizer: the page wraps the question in the template and stops at <|end|>, as lib does."""
+    page, watcher = open_page("chapters/post_training.html")
+    root = page.locator(".text-generator[data-ready]").first
+    root.wait_for()
+    chat = ChatTokenizer(BytePairTokenizer.load(CHECKPOINTS / "code-bpe.json"))
+    model = merge_lora(load_assistant(CHECKPOINTS, "dpo-nll", 0)).half().float()
+    for question in ("Sort the list [7, 2, 9, 4].", "What is 31 + 45?", "Write 'random' in capital letters."):
+        run_and_wait(root, question, Temperature=0, Tokens=20)
+        written = continue_left_padded(model, [chat.encode_turn(question)[0]], 20)[0]
+        assert continuation(root) == chat.answer_text(written), question
+        if chat.end_id in written:
+            assert "ended its answer" in root.locator(".gen-note").text_content()
+    assert 2 * sum(p.numel() for p in model.parameters()) <= 2_000_000  # the page's model budget
+    root.get_by_label("Prompt", exact=True).fill("Add 1 and 2. " * 60)
+    root.get_by_role("button", name="Run").click()
+    page.wait_for_function("(el) => !el.dataset.running", arg=root.element_handle(), timeout=30_000)
+    assert "reads at most 253" in root.locator(".attn-x-error").first.text_content()
     assert watcher.console_errors == [] and watcher.offsite_requests == []
 
 
