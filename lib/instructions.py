@@ -10,10 +10,8 @@ Everything comes from a seeded generator and from names Python ships (its keywor
 built-in functions): nothing is downloaded.
 """
 
-import builtins
-import keyword
+import hashlib
 import random
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -51,6 +49,12 @@ class InstructionData:
     validation: list[Instruction]
     held_out: list[Instruction]
 
+    def fingerprint(self) -> str:
+        """A short hash of every training instruction and answer: checkpoints store it, so a chapter can
+        check that it scores the held-out instructions of the very split the checkpoints were trained on."""
+        text = "\n".join(f"{i.task}|{i.prompt}|{i.answer}" for i in self.training)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
     def overlap(self) -> tuple[int, int]:
         """(prompts, inputs) that occur in more than one split: both 0 by construction."""
         splits = (self.training, self.validation, self.held_out)
@@ -60,15 +64,43 @@ class InstructionData:
         return shared(prompts), shared(keys)
 
 
+WORDS = (  # keywords, built-in names, methods of built-in types, stdlib modules: 2-8 lowercase letters
+    'abc', 'abs', 'add', 'aifc', 'aiter', 'all', 'and', 'anext', 'any', 'append', 'argparse', 'array', 'as', 'ascii',
+    'assert', 'ast', 'async', 'asynchat', 'asyncio', 'asyncore', 'atexit', 'audioop', 'await', 'bdb', 'bin',
+    'binascii', 'bisect', 'bool', 'break', 'builtins', 'bytes', 'calendar', 'callable', 'casefold', 'center', 'cgi',
+    'cgitb', 'chr', 'chunk', 'class', 'clear', 'cmath', 'cmd', 'code', 'codecs', 'codeop', 'colorsys', 'compile',
+    'complex', 'continue', 'copy', 'copyreg', 'count', 'crypt', 'csv', 'ctypes', 'curses', 'datetime', 'dbm',
+    'decimal', 'decode', 'def', 'del', 'delattr', 'dict', 'difflib', 'dir', 'dis', 'discard', 'divmod', 'doctest',
+    'elif', 'else', 'email', 'encode', 'endswith', 'enum', 'errno', 'eval', 'except', 'exec', 'extend', 'fcntl',
+    'filecmp', 'filter', 'finally', 'find', 'float', 'fnmatch', 'for', 'format', 'from', 'fromhex', 'fromkeys',
+    'ftplib', 'gc', 'get', 'getattr', 'getopt', 'getpass', 'gettext', 'glob', 'global', 'globals', 'graphlib', 'grp',
+    'gzip', 'hasattr', 'hash', 'hashlib', 'heapq', 'hex', 'hmac', 'html', 'http', 'id', 'idlelib', 'if', 'imag',
+    'imaplib', 'imghdr', 'imp', 'import', 'in', 'index', 'input', 'insert', 'inspect', 'int', 'io', 'is', 'isalnum',
+    'isalpha', 'isascii', 'isdigit', 'islower', 'isspace', 'issubset', 'istitle', 'isupper', 'items', 'iter', 'join',
+    'json', 'keys', 'keyword', 'lambda', 'len', 'list', 'ljust', 'locale', 'locals', 'logging', 'lower', 'lstrip',
+    'lzma', 'mailbox', 'mailcap', 'map', 'marshal', 'math', 'max', 'min', 'mmap', 'msilib', 'msvcrt', 'netrc',
+    'next', 'nis', 'nntplib', 'nonlocal', 'not', 'nt', 'ntpath', 'numbers', 'object', 'oct', 'opcode', 'operator',
+    'optparse', 'or', 'ord', 'os', 'pass', 'pathlib', 'pdb', 'pickle', 'pipes', 'pkgutil', 'platform', 'plistlib',
+    'pop', 'popitem', 'poplib', 'posix', 'pow', 'pprint', 'print', 'profile', 'property', 'pstats', 'pty', 'pwd',
+    'pyclbr', 'pydoc', 'pyexpat', 'queue', 'quopri', 'raise', 'random', 'range', 're', 'readline', 'real', 'remove',
+    'replace', 'repr', 'reprlib', 'resource', 'return', 'reverse', 'reversed', 'rfind', 'rindex', 'rjust', 'round',
+    'rsplit', 'rstrip', 'runpy', 'sched', 'secrets', 'select', 'set', 'setattr', 'shelve', 'shlex', 'shutil',
+    'signal', 'site', 'slice', 'smtpd', 'smtplib', 'sndhdr', 'socket', 'sort', 'sorted', 'split', 'spwd', 'ssl',
+    'stat', 'str', 'string', 'strip', 'struct', 'sum', 'sunau', 'super', 'swapcase', 'symtable', 'sys', 'syslog',
+    'tabnanny', 'tarfile', 'tempfile', 'termios', 'textwrap', 'this', 'time', 'timeit', 'title', 'tkinter', 'token',
+    'tokenize', 'tomllib', 'trace', 'try', 'tty', 'tuple', 'turtle', 'type', 'types', 'typing', 'union', 'unittest',
+    'update', 'upper', 'urllib', 'uu', 'uuid', 'values', 'vars', 'venv', 'warnings', 'wave', 'weakref', 'while',
+    'winreg', 'winsound', 'with', 'wsgiref', 'xdrlib', 'xml', 'xmlrpc', 'yield', 'zfill', 'zip', 'zipapp', 'zipfile',
+    'zlib', 'zoneinfo',
+)  # fmt: skip
+
+
 def identifier_words() -> list[str]:
-    """Python's keywords, built-in functions, methods of its built-in types and standard-library
-    module names, of 2 to 8 lowercase letters: words the code model has read many times."""
-    # Only what the builtins module itself defines: IPython adds its own names (display, get_ipython)
-    # and the site module its helpers (exit, help), which would change the words between a kernel and a script.
-    functions = [name for name, value in vars(builtins).items() if getattr(value, "__module__", None) == "builtins"]
-    methods = [name for kind in (str, bytes, list, dict, set, int, float) for name in dir(kind)]
-    names = keyword.kwlist + functions + methods + sorted(sys.stdlib_module_names)
-    return sorted({w for w in names if w.isalpha() and w.islower() and 2 <= len(w) <= 8})
+    """Words the code model has read many times: Python's keywords, built-in names, methods of its
+    built-in types and standard-library module names, of 2 to 8 lowercase letters, as Python 3.11
+    lists them. Written out rather than read from the running interpreter, whose builtins a Jupyter
+    kernel changes (it replaces `input`), so a script and a notebook make the same instructions."""
+    return list(WORDS)
 
 
 def random_list(rng: random.Random) -> list[int]:

@@ -42,12 +42,30 @@ def test_the_same_seed_gives_the_same_instructions():
     assert make_instructions(per_task=20, held_out_per_task=5) == make_instructions(per_task=20, held_out_per_task=5)
 
 
-def test_the_words_do_not_depend_on_names_a_kernel_adds_to_builtins(monkeypatch):
+def test_a_kernel_s_builtins_do_not_change_the_instructions(monkeypatch):
+    """ipykernel replaces builtins.input and IPython adds display: the data must not notice."""
     import builtins
 
-    from lib.instructions import identifier_words
+    before = make_instructions(per_task=50, held_out_per_task=10)
 
-    before = identifier_words()
-    monkeypatch.setattr(builtins, "display", lambda *objects: None, raising=False)  # as IPython does
-    monkeypatch.setattr(builtins, "get_ipython", lambda: None, raising=False)
-    assert identifier_words() == before
+    def kernel_input(prompt=""):
+        return ""
+
+    kernel_input.__module__ = "ipykernel.kernelbase"
+    monkeypatch.setattr(builtins, "input", kernel_input)
+    monkeypatch.setattr(builtins, "display", lambda *objects: None, raising=False)
+    after = make_instructions(per_task=50, held_out_per_task=10)
+    assert after == before and after.fingerprint() == before.fingerprint()
+
+
+def test_the_shipped_checkpoints_were_trained_on_this_split():
+    from pathlib import Path
+
+    import torch
+
+    checkpoints = Path(__file__).resolve().parent.parent / "chapters" / "checkpoints"
+    fingerprint = make_instructions().fingerprint()
+    paths = sorted(checkpoints.glob("assistant-*.pt"))
+    assert len(paths) == 18
+    for path in paths:
+        assert torch.load(path, weights_only=True)["recipe"]["data_fingerprint"] == fingerprint, path.name

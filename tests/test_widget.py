@@ -277,7 +277,7 @@ def test_text_generator_sends_its_weights_when_asked_not_in_its_state():
     config = TransformerConfig(vocab_size=tokenizer.vocab_size, d_model=16, num_heads=2, d_ff=32, max_len=16)
     generator = TextGenerator.from_model(DecoderOnlyTransformer(config).eval(), tokenizer)
     state = json.dumps(generator.get_state(), default=str)
-    assert len(state) < len(GENERATOR_ESM) + 10_000  # the code, prompt and settings only
+    assert len(state) < len(json.dumps(GENERATOR_ESM)) + 10_000  # the code (JSON-escaped), prompt and settings only
     assert not any(text[:40] in state for text in generator.spec["weights"].values())
     sent = []
     generator.send = sent.append

@@ -544,6 +544,7 @@ def tune_assistant(arm: str, seed: int, learning_rate: float) -> tuple[torch.nn.
 
 def save_assistant(arm: str, seed: int, model, recipe: TuningRecipe, seconds: float, sweep: dict) -> None:
     recipe_saved = {**recipe.to_dict(), "arm": arm, "data": "lib.instructions.make_instructions() training split",
+                    "data_fingerprint": assistant_data()[1].fingerprint(),
                     "rates_tried_on_validation": list(ASSISTANT_RATES), "weights_stored_as": "float16"}  # fmt: skip
     extra = {"training_seconds": round(seconds, 1), "validation_accuracy_by_rate": sweep}
     path = CHECKPOINTS / f"assistant-{arm}-seed{seed}.pt"
@@ -585,12 +586,20 @@ def train_assistant_dpo(nll_weight: float) -> None:
         recipe = TuningRecipe(seed=seed, nll_weight=nll_weight, **ASSISTANT_DPO)
         log = preference_tune(model, pairs, tokenizer, recipe)
         recipe_saved = {**recipe.to_dict(), "base": f"assistant-full-seed{seed}",
+                        "data_fingerprint": data.fingerprint(),
                         "data": "preference pairs of lib.instructions.make_instructions() training split"}  # fmt: skip
         save_adapters(model, CHECKPOINTS / f"assistant-{name}-seed{seed}.pt", recipe_saved,
                       {"training_seconds": round(log.training_seconds, 1)})  # fmt: skip
         print(f"assistant-{name}-seed{seed}: {log.training_seconds:.0f} s")
 
 
+# The assistant jobs each write several files (a job per arm: its rate is chosen once, for all seeds).
+JOB_OUTPUTS = {
+    "assistant-full": [f"assistant-full-seed{seed}" for seed in range(3)],
+    "assistant-scratch": [f"assistant-scratch-seed{seed}" for seed in range(3)],
+    "assistant-lora": [f"assistant-lora-r{rank}-seed{seed}" for rank in (4, 16) for seed in range(3)],
+    "assistant-dpo": [f"assistant-{name}-seed{seed}" for name in ("dpo", "dpo-nll") for seed in range(3)],
+}
 RECIPES.update(
     {
         "assistant-full": lambda: train_assistant_arm("full"),
