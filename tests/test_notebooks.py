@@ -46,6 +46,19 @@ def test_wrong_answers_name_only_chapters_that_exist():
     assert set(load_wrong_answers()) <= chapters
 
 
+def test_every_stored_widget_carries_lib_s_current_page_runtime():
+    """A stored widget embeds the page's JavaScript under a key made from its text; after a change to
+    lib/widget/*.js, every chapter with a widget must be re-executed (nbval would fail them slowly)."""
+    from lib.widget.page import RUNTIME_KEY
+
+    stale = {
+        path.name: sorted(set(keys) - {RUNTIME_KEY})
+        for path in chapter_notebooks()
+        if (keys := re.findall(r"(?<!css-)runtime-[0-9a-f]{16}", path.read_text())) and set(keys) != {RUNTIME_KEY}
+    }
+    assert stale == {}, f"re-execute these chapters (make execute NOTEBOOK=...): {stale}"
+
+
 # Readers never see the personal note the book grew from, so no chapter quotes or corrects it; a
 # common misconception is corrected as a fact about transformers. The intro names the origin once.
 NOTE_MENTION = re.compile(r"(?i)\b(seed|study|personal) note\b|\bthe note\b|\bnote's\b|\bVitya\b")

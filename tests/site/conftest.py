@@ -104,8 +104,11 @@ def open_page(browser, site_url):
         contexts.append(context)
         page = context.new_page()
         watcher = PageWatcher(page, site_url)
-        page.goto(f"{site_url}/{relative}", wait_until="load")
-        page.wait_for_load_state("networkidle")
+        # A page that carries a model holds about 2 MB of weights as text; on a machine busy with other
+        # tests its load can take longer than Playwright's default 30 s. How fast pages load is measured
+        # by benchmarks/page_weight.py, not here.
+        page.goto(f"{site_url}/{relative}", wait_until="load", timeout=120_000)
+        page.wait_for_load_state("networkidle", timeout=120_000)
         # MathJax typesets after the load and moves what is below each formula: a test that points
         # at an element before it has finished can land on its neighbour.
         page.evaluate("() => window.MathJax?.startup?.promise")

@@ -72,8 +72,10 @@ def checkpoint_of(spec: dict) -> str | None:
     weights = decode_model(spec)
     first_name, _, _ = spec["tensors"][0]
     for path in sorted(CHECKPOINTS.glob("*.pt")):
-        saved = torch.load(path, weights_only=True, map_location="cpu")["state_dict"]
-        first = saved.get(first_name)
+        saved = torch.load(path, weights_only=True, map_location="cpu")
+        if "state_dict" not in saved:
+            continue  # LoRA adapters alone (the post-training chapter): not a whole model
+        first = saved["state_dict"].get(first_name)
         if first is None or first.shape != weights[first_name].shape:
             continue  # a quick look before rebuilding the model
         if not np.array_equal(first.float().numpy(), weights[first_name]):
