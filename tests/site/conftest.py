@@ -3,6 +3,7 @@
 import functools
 import shutil
 import threading
+import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -75,11 +76,36 @@ class PageWatcher:
     def __init__(self, page, origin: str):
         self.origin = origin
         self.console_errors, self.failed_requests, self.offsite_requests = [], [], []
+        self.in_flight, self.last_activity = set(), time.monotonic()
         page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
         page.on("pageerror", lambda e: self.console_errors.append(str(e)))
+        page.on("request", self._on_request)
+        page.on("requestfinished", self._on_done)
         page.on("requestfailed", self._on_failed)
         page.on("response", lambda r: r.status >= 400 and self.failed_requests.append(f"{r.status} {r.url}"))
         page.route("**/*", self._route)
+
+    def _on_request(self, request):
+        self.in_flight.add(request)
+        self.last_activity = time.monotonic()
+
+    def _on_done(self, request):
+        self.in_flight.discard(request)
+        self.last_activity = time.monotonic()
+
+    def wait_until_quiet(self, page, quiet_s: float = 0.5, timeout_s: float = 120) -> None:
+        """Wait until no request has been in flight for quiet_s; fail naming the ones that hang.
+
+        Playwright's own "networkidle" is a browser signal that once, on CI's loaded machine, never
+        came for a page that had loaded in 6 s, and its timeout said nothing of why; the page's own
+        request events say exactly what is still pending.
+        """
+        deadline = time.monotonic() + timeout_s
+        while self.in_flight or time.monotonic() - self.last_activity < quiet_s:
+            if time.monotonic() > deadline:
+                pending = sorted(request.url for request in self.in_flight)
+                pytest.fail(f"requests still in flight after {timeout_s} s: {pending}")
+            page.wait_for_timeout(100)  # lets Playwright deliver the page's events meanwhile
 
     def _route(self, route):
         url = route.request.url
@@ -90,6 +116,7 @@ class PageWatcher:
             route.abort()
 
     def _on_failed(self, request):
+        self._on_done(request)
         if request.url.startswith(self.origin):
             self.failed_requests.append(f"{request.failure} {request.url}")
 
@@ -108,7 +135,7 @@ def open_page(browser, site_url):
         # tests its load can take longer than Playwright's default 30 s. How fast pages load is measured
         # by benchmarks/page_weight.py, not here.
         page.goto(f"{site_url}/{relative}", wait_until="load", timeout=120_000)
-        page.wait_for_load_state("networkidle", timeout=120_000)
+        watcher.wait_until_quiet(page)
         # MathJax typesets after the load and moves what is below each formula: a test that points
         # at an element before it has finished can land on its neighbour.
         page.evaluate("() => window.MathJax?.startup?.promise")
