@@ -24,6 +24,7 @@ from notebook_contract import (
     wrong_answer_problems,
 )
 from output_margin import cell_texts
+from reading_order import book_chapters, load_introductions, reading_order_problems
 
 # The quickest chapter; executing it twice shows the reproducibility helper does its job.
 DETERMINISM_NOTEBOOK = ROOT / "chapters" / "attention.ipynb"
@@ -73,6 +74,45 @@ def test_chapters_tell_the_books_own_story_not_the_note_it_grew_from():
     ]
     assert mentions == []
     assert len(NOTE_MENTION.findall((ROOT / "intro.md").read_text())) <= 1
+
+
+def test_nothing_is_used_before_it_is_taught():
+    """Every lib name a chapter imports is taught there or earlier, or is a marked forward link
+    (tools/lib_introductions.yml, checked by tools/reading_order.py)."""
+    chapters = book_chapters(toc_files())
+    assert list(chapters) == [name.split("/")[-1] for name in toc_files() if name.startswith("chapters/")]
+    assert reading_order_problems(chapters, *load_introductions()) == []
+
+
+def markdown_and_code(text: str, code: str) -> dict:
+    cells = [{"cell_type": "markdown", "source": text}, {"cell_type": "code", "source": code}]
+    return {"cells": [{"metadata": {}, **cell} for cell in cells]}
+
+
+def test_reading_order_check_names_each_kind_of_forward_use():
+    later = markdown_and_code("# Encoder and decoder", "from lib.model import Transformer")
+    early = markdown_and_code("# Positions", "from lib import Transformer  # as re-exported by lib")
+    chapters = {"early": early, "later": later}
+    taught = {"later": ["model.Transformer"]}
+    assert reading_order_problems(chapters, taught, {}) == [
+        "early uses model.Transformer before later teaches it, without marking a forward link"
+    ]
+    assert reading_order_problems(chapters, taught, {"early": ["model.Transformer"]}) == [
+        "early uses model.Transformer ahead of later but its text never links to later"
+    ]
+    pointing = markdown_and_code("A box here; {doc}`the next chapter <later>` opens it.", early["cells"][1]["source"])
+    assert reading_order_problems({"early": pointing, "later": later}, taught, {"early": ["model.Transformer"]}) == []
+    assert reading_order_problems(chapters, {"early": ["model.Transformer"]}, {"later": ["model.Transformer"]}) == [
+        "later marks model.Transformer as a forward link, but early comes first"
+    ]
+    assert reading_order_problems(chapters, {"later": ["model.Transformer", "model.count_parameters"]}, {}) == [
+        "later is said to introduce model.count_parameters but does not import it",
+        "model.count_parameters is in the table but no chapter imports it",
+        "early uses model.Transformer before later teaches it, without marking a forward link",
+    ]
+    assert reading_order_problems(chapters, {}, {}) == [
+        f"{name} imports model.Transformer, which the table does not say where it is introduced" for name in chapters
+    ]
 
 
 def test_toc_lists_exactly_the_notebooks_that_exist():

@@ -17,6 +17,13 @@ SITE = ROOT / "_build" / "html"
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 
 
+def book_pages() -> list[str]:
+    """The book's own pages, as the site names them: the intro, then the table of contents in order."""
+    from notebook_contract import toc_files
+
+    return ["intro.html", *(f"{name}.html" for name in toc_files())]
+
+
 def screenshot(page, name: str) -> None:
     """Save a screenshot of a page's first screen, or of an element, under artifacts/screenshots/.
 

@@ -1,6 +1,7 @@
 """The site as readers meet it: on a 390-px phone, clicking solutions, and checked by axe-core.
 
-Every page of the table of contents (and the intro) is opened offline at phone size: it must not
+Every page of the table of contents (and the intro) is opened offline at phone size: it must load
+cleanly (page_checks.py: no error, no failed or off-site request, no broken image, its title), not
 scroll sideways, its chapter menu (☰) and its contents button must open and close, every figure's
 smallest text must be at least 9 CSS pixels high as rendered, every exercise solution must open
 and close from a click anywhere on its bar (its link included) without leaving the page or
@@ -16,7 +17,8 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 
 from notebook_contract import solutions, toc_files
-from site_helpers import ROOT, SCREENSHOTS
+from page_checks import check_loaded_cleanly
+from site_helpers import ROOT, SCREENSHOTS, book_pages
 
 sys.path.insert(0, str(ROOT / "tools" / "sphinx"))
 from reader_site import MIN_TEXT_PX, notebook_figures  # noqa: E402
@@ -30,10 +32,6 @@ AXE_CONTEXT = {"exclude": [[".highlight"], ["mjx-container"]]}
 # instead of the stylesheet (a 404); it only feeds css-orientation-lock, which then reports nothing.
 AXE_OPTIONS = {"resultTypes": ["violations"], "preload": False}
 SEVERE = ("serious", "critical")
-
-
-def book_pages() -> list[str]:
-    return ["intro.html", *(f"{name}.html" for name in toc_files())]
 
 
 def chapter_notebook(relative: str):
@@ -108,6 +106,7 @@ def click_every_solution_bar(page, notebook) -> None:
 @pytest.mark.parametrize("relative", book_pages())
 def test_page_works_on_a_phone(open_page, axe, relative):
     page, watcher = open_page(relative, viewport=PHONE)
+    check_loaded_cleanly(page, watcher, relative)  # what every page must be (page_checks.py), from this load
 
     scroll_width, client_width = page.evaluate(
         "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
