@@ -25,6 +25,7 @@ from notebook_contract import (
 )
 from output_margin import cell_texts
 from reading_order import book_chapters, load_introductions, reading_order_problems
+from reading_time import FAST_ROUTE, WHOLE_CHAPTER, chapter_minutes, fast_minutes, rounded, route_minutes, sections
 
 # The quickest chapter; executing it twice shows the reproducibility helper does its job.
 DETERMINISM_NOTEBOOK = ROOT / "chapters" / "attention.ipynb"
@@ -113,6 +114,40 @@ def test_reading_order_check_names_each_kind_of_forward_use():
     assert reading_order_problems(chapters, {}, {}) == [
         f"{name} imports model.Transformer, which the table does not say where it is introduced" for name in chapters
     ]
+
+
+def test_the_intro_quotes_the_computed_times_of_both_routes():
+    """The intro's times are tools/reading_time.py's, for every chapter and both routes."""
+    intro = (ROOT / "intro.md").read_text()
+    assert set(FAST_ROUTE) == {name.split("/")[-1] for name in toc_files() if name.startswith("chapters/")}
+    for name, skipped in FAST_ROUTE.items():
+        notebook = json.loads((ROOT / "chapters" / f"{name}.ipynb").read_text())
+        fast = (
+            "; not on the fast route"
+            if skipped == WHOLE_CHAPTER
+            else f", {rounded(fast_minutes(notebook, skipped))} on the fast route"
+        )
+        assert f"{{doc}}`chapters/{name}` (about {rounded(chapter_minutes(notebook))} minutes{fast})" in intro, name
+    full, fast = route_minutes()
+    assert f"about {full / 60:.1f} hours" in intro.replace("\n", " ")
+    assert f"about {fast / 60:.1f} hours" in intro.replace("\n", " ")
+
+
+@pytest.mark.parametrize("name", list(FAST_ROUTE))
+def test_each_opening_names_what_the_fast_route_skips(name):
+    notebook = json.loads((ROOT / "chapters" / f"{name}.ipynb").read_text())
+    opening = "".join(notebook["cells"][0]["source"])
+    route = next((line for line in opening.splitlines() if line.startswith("**Fast route**")), None)
+    assert route is not None, "the opening should say what the fast route does with this chapter"
+    skipped = FAST_ROUTE[name]
+    if skipped == WHOLE_CHAPTER:
+        assert "skips this chapter" in route
+        return
+    titles = [title for _, title, _ in sections(notebook)]
+    for title in skipped:
+        assert title in titles, f"no section {title!r} to skip"
+        assert f"*{title}*" in route, f"the opening should name {title!r}"
+    assert route.count("*") == 2 * len(skipped) + 4  # the bold label, then one pair of stars per section
 
 
 def test_toc_lists_exactly_the_notebooks_that_exist():
