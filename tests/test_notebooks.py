@@ -127,7 +127,8 @@ def test_the_intro_quotes_the_computed_times_of_both_routes():
             if skipped == WHOLE_CHAPTER
             else f", {rounded(fast_minutes(notebook, skipped))} on the fast route"
         )
-        assert f"{{doc}}`chapters/{name}` (about {rounded(chapter_minutes(notebook))} minutes{fast})" in intro, name
+        entry = f"{{doc}}`chapters/{name}` (about {rounded(chapter_minutes(notebook))} minutes{fast})"
+        assert entry in intro, f"{name}: `python tools/reading_time.py --update-intro` writes the new times"
     full, fast = route_minutes()
     assert f"about {full / 60:.1f} hours" in intro.replace("\n", " ")
     assert f"about {fast / 60:.1f} hours" in intro.replace("\n", " ")

@@ -11,11 +11,13 @@ to "I built and trained a GPT": FAST_ROUTE says, for each chapter, which section
 that it skips the whole chapter). The intro quotes these times and each chapter's opening names
 what the fast route skips in it; tests/test_notebooks.py checks both against this module.
 
-Run `python tools/reading_time.py` to print the table.
+Run `python tools/reading_time.py` to print the table, and with `--update-intro` to write the
+times into intro.md after a chapter's text changed.
 """
 
 import json
 import re
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,7 +126,30 @@ def route_minutes() -> tuple[float, float]:
     return full, fast
 
 
+def update_intro(path: Path = ROOT / "intro.md") -> None:
+    """Write each chapter's times and the two routes' totals into the intro's chapter list."""
+    text = path.read_text()
+    full, fast = route_minutes()
+    text = re.sub(r"(each\nbuilding on the ones before it: about )[\d.]+", rf"\g<1>{full / 60:.1f}", text)
+    text = re.sub(r"(names: about\n)[\d.]+", rf"\g<1>{fast / 60:.1f}", text)
+    for name, skipped in FAST_ROUTE.items():
+        notebook = load(name)
+        route = (
+            "; not on the fast route"
+            if skipped == WHOLE_CHAPTER
+            else f", {rounded(fast_minutes(notebook, skipped))} on the fast route"
+        )
+        entry = f"{{doc}}`chapters/{name}` (about {rounded(chapter_minutes(notebook))} minutes{route})"
+        text, count = re.subn(
+            rf"\{{doc\}}`chapters/{name}` \(about \d+ minutes[^)]*\)", lambda _, entry=entry: entry, text
+        )
+        assert count == 1, f"intro.md should list {name} once"
+    path.write_text(text)
+
+
 if __name__ == "__main__":
+    if "--update-intro" in sys.argv:
+        update_intro()
     for name, skipped in FAST_ROUTE.items():
         notebook = load(name)
         total, fast = rounded(chapter_minutes(notebook)), rounded(fast_minutes(notebook, skipped))
