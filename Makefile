@@ -10,12 +10,19 @@ NOTEBOOK ?=
 # Stored and re-checked outputs must not contain progress bars (see lib/reproducibility.py).
 export TRANSFORMER_BOOK_PROGRESS := 0
 
+# The tests start many Python processes (pytest workers, Jupyter kernels and servers, subprocesses),
+# each importing torch and more. Python caches what it compiles in __pycache__, so only the first
+# compiles a module from source; a machine that sets PYTHONDONTWRITEBYTECODE (CI's does) would make
+# every process compile everything it imports again (a chapter's first cell took 20 s, not 5).
+unexport PYTHONDONTWRITEBYTECODE
+
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 .PHONY: venv html test execute nbval-variants benchmark lint clean lab notebook install-check
 
 # --no-compile: pip would byte-compile every file of every package (more than half of the install's
-# time: 78 s against 28 s with a warm cache here); Python compiles what is imported, on first use.
+# time: 78 s against 28 s with a warm cache here); Python compiles what is imported, on first use,
+# and caches it in __pycache__ (see PYTHONDONTWRITEBYTECODE above).
 $(INSTALLED): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
