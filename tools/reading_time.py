@@ -30,7 +30,7 @@ WHOLE_CHAPTER = "the whole chapter"
 FAST_ROUTE = {
     "learning_from_data": ["Overfitting, and a model with more room", "Dropout"],
     "recurrent_networks": WHOLE_CHAPTER,
-    "one_hot_encoding": ["Rows or columns?", "The cost of one-hot vectors"],
+    "one_hot_encoding": ["The cost of one-hot vectors"],
     "input_embedding": ["Which rows learn", "A picture: two principal components"],
     "positional_encoding": [
         "Where the maximum length comes from",
