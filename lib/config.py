@@ -40,7 +40,7 @@ class TransformerConfig:
     dropout: float = 0.0
     max_len: int = 128  # longest sequence the positional table covers
     positional: PositionalKind = "sinusoidal"
-    norm_first: bool = False  # False: Post-LN (Vaswani 2017); True: Pre-LN (Xiong 2020)
+    norm_first: bool = False  # False: Post-LN (Vaswani 2017); True: Pre-LN (analysed by Xiong 2020)
     final_norm: bool | None = None  # LayerNorm after each stack; None means "if norm_first"
     tie_embeddings: bool = False  # share target embedding and output projection weights
     share_embeddings: bool = False  # one matrix for source embedding, target embedding and output (section 3.4)

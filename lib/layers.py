@@ -2,7 +2,7 @@
 
 Each sub-layer (attention or feed-forward) sits inside a residual connection with a
 LayerNorm. Post-LN (Vaswani et al. 2017) normalizes after adding the residual:
-`x = norm(x + sublayer(x))`. Pre-LN (Xiong et al. 2020) normalizes the sub-layer's input:
+`x = norm(x + sublayer(x))`. Pre-LN (used before and analysed by Xiong et al. 2020) normalizes the sub-layer's input:
 `x = x + sublayer(norm(x))`, which keeps gradients well-behaved without a long warm-up.
 
 Later models changed the pieces, not the plan: GPT-2 and BERT use GELU in the feed-forward
