@@ -28,7 +28,7 @@ WHOLE_CHAPTER = "the whole chapter"
 
 # chapter: the headings (## or ###, text as written) of the sections the fast route skips.
 FAST_ROUTE = {
-    "learning_from_data": ["Overfitting, and a model with more room", "Dropout"],
+    "learning_from_data": [],
     "recurrent_networks": WHOLE_CHAPTER,
     "one_hot_encoding": ["The cost of one-hot vectors"],
     "input_embedding": ["Which rows learn", "A picture: two principal components"],
