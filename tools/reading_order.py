@@ -23,9 +23,9 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from notebook_contract import PYTHON_BLOCK, ROOT, chapter_notebooks
+
 INTRODUCTIONS = ROOT / "tools" / "lib_introductions.yml"
-PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 
 
 def module_file(module: str, root: Path = ROOT) -> Path:
@@ -118,7 +118,6 @@ def reading_order_problems(chapters: dict[str, dict], introduced: dict, forward_
     return problems
 
 
-def book_chapters(toc: list[str]) -> dict[str, dict]:
-    """name: notebook, for the toc's notebooks in reading order."""
-    paths = [ROOT / f"{entry}.ipynb" for entry in toc if (ROOT / f"{entry}.ipynb").exists()]
-    return {path.stem: json.loads(path.read_text()) for path in paths}
+def book_chapters() -> dict[str, dict]:
+    """name: notebook, for the table of contents' notebooks in reading order."""
+    return {path.stem: json.loads(path.read_text()) for path in chapter_notebooks()}

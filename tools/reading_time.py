@@ -126,23 +126,26 @@ def route_minutes() -> tuple[float, float]:
     return full, fast
 
 
+def intro_entry(name: str) -> str:
+    """How the intro's chapter list names a chapter and its two times."""
+    notebook, skipped = load(name), FAST_ROUTE[name]
+    route = (
+        "; not on the fast route"
+        if skipped == WHOLE_CHAPTER
+        else f", {rounded(fast_minutes(notebook, skipped))} on the fast route"
+    )
+    return f"{{doc}}`chapters/{name}` (about {rounded(chapter_minutes(notebook))} minutes{route})"
+
+
 def update_intro(path: Path = ROOT / "intro.md") -> None:
     """Write each chapter's times and the two routes' totals into the intro's chapter list."""
     text = path.read_text()
     full, fast = route_minutes()
     text = re.sub(r"(each\nbuilding on the ones before it: about )[\d.]+", rf"\g<1>{full / 60:.1f}", text)
     text = re.sub(r"(names: about\n)[\d.]+", rf"\g<1>{fast / 60:.1f}", text)
-    for name, skipped in FAST_ROUTE.items():
-        notebook = load(name)
-        route = (
-            "; not on the fast route"
-            if skipped == WHOLE_CHAPTER
-            else f", {rounded(fast_minutes(notebook, skipped))} on the fast route"
-        )
-        entry = f"{{doc}}`chapters/{name}` (about {rounded(chapter_minutes(notebook))} minutes{route})"
-        text, count = re.subn(
-            rf"\{{doc\}}`chapters/{name}` \(about \d+ minutes[^)]*\)", lambda _, entry=entry: entry, text
-        )
+    for name in FAST_ROUTE:
+        entry = intro_entry(name)
+        text, count = re.subn(rf"\{{doc\}}`chapters/{name}` \(about \d+ minutes[^)]*\)", lambda _, e=entry: e, text)
         assert count == 1, f"intro.md should list {name} once"
     path.write_text(text)
 
