@@ -16,10 +16,13 @@ from nbval.plugin import IPyNbCell
 from colab_recipe import recipe_markdown
 from nbval_book import OUTPUT_WAIT_S
 from notebook_contract import (
+    MAIN_PATH_CELLS,
+    OPTIONAL,
     ROOT,
     chapter_notebooks,
     contract_problems,
     load_wrong_answers,
+    main_path_cells,
     toc_files,
     wrong_answer_problems,
 )
@@ -142,6 +145,38 @@ def test_each_opening_names_what_the_fast_route_skips(name):
         assert title in titles, f"no section {title!r} to skip"
         assert f"*{title}*" in route, f"the opening should name {title!r}"
     assert route.count("*") == 2 * len(skipped) + 4  # the bold label, then one pair of stars per section
+
+
+def test_optional_sections_are_detours_the_fast_route_skips():
+    """A heading that ends in "(optional)" marks a detour; the fast route never walks one."""
+    for path in chapter_notebooks():
+        notebook = json.loads(path.read_text())
+        for _, title, _ in sections(notebook):
+            if title.endswith(OPTIONAL.strip()):
+                skipped = FAST_ROUTE[path.stem]
+                assert skipped == WHOLE_CHAPTER or title in skipped, f"{path.stem}: the fast route skips {title!r}"
+
+
+def test_contract_counts_the_main_path_without_optional_sections(tmp_path):
+    def chapter(detour_heading: str) -> list[dict]:
+        return [
+            code_cell("from lib import make_reproducible", 1),
+            markdown_cell("## The idea"),
+            *[markdown_cell("text") for _ in range(40)],
+            markdown_cell(f"Words first.\n\n## {detour_heading}"),  # a heading inside a cell: that cell is main path
+            *[markdown_cell("detour") for _ in range(30)],
+            markdown_cell("### A subsection of the detour"),
+            markdown_cell("detour"),
+            markdown_cell("## Back on the path"),
+            markdown_cell("text"),
+        ]
+
+    marked = write_notebook(tmp_path / "marked.ipynb", chapter("A detour (optional)"))
+    assert main_path_cells(json.loads(marked.read_text())) == 1 + 1 + 40 + 1 + 2
+    assert not any("main path" in p for p in contract_problems(marked))
+    unmarked = write_notebook(tmp_path / "unmarked.ipynb", chapter("A detour"))
+    assert main_path_cells(json.loads(unmarked.read_text())) == 77
+    assert any(f"main path runs 77 cells, more than {MAIN_PATH_CELLS}" in p for p in contract_problems(unmarked))
 
 
 def test_toc_lists_exactly_the_notebooks_that_exist():

@@ -54,6 +54,11 @@ def contract_problems(path: Path) -> list[str]:
         problems.append(f"{name}: the first code cell must call lib's make_reproducible(...)")
     problems += recipe_problems(name, notebook)
     problems += solution_problems(name, notebook)
+    if main_path_cells(notebook) > MAIN_PATH_CELLS:
+        problems.append(
+            f"{name}: its main path runs {main_path_cells(notebook)} cells, more than {MAIN_PATH_CELLS}; split the "
+            f"chapter or mark a detour's heading{OPTIONAL}"
+        )
     for expected, (index, cell) in enumerate(code_cells, start=1):
         where = f"{name}, cell {index}"
         count = cell.get("execution_count")
@@ -67,6 +72,31 @@ def contract_problems(path: Path) -> list[str]:
             if "image/png" in output.get("data", {}) and not image_alt_text(cell):
                 problems.append(f"{where}: a figure without alt text (set metadata mystnb.image.alt)")
     return problems
+
+
+MAIN_PATH_CELLS = 55  # a chapter's main path runs no "much past 50 cells" (issue #34): 50 and a few
+OPTIONAL = " (optional)"  # how a detour's heading ends: later chapters do not rely on the section
+HEADING = re.compile(r"^(#{2,3}) (.+?)\s*$", re.M)
+
+
+def main_path_cells(notebook: dict) -> int:
+    """The cells a reader walks through: all but those inside sections whose heading ends in "(optional)".
+
+    An optional section starts after the cell that holds its heading and ends at the cell holding
+    the next heading of the same or a higher level, which is on the main path again.
+    """
+    optional_level = None  # the level of the optional section we are in, if any
+    count = 0
+    for cell in notebook["cells"]:
+        headings = HEADING.findall("".join(cell["source"])) if cell["cell_type"] == "markdown" else []
+        if optional_level is not None and any(len(marks) <= optional_level for marks, _ in headings):
+            optional_level = None
+        if optional_level is None:
+            count += 1
+        for marks, title in headings:
+            if optional_level is None and title.endswith(OPTIONAL.strip()):
+                optional_level = len(marks)
+    return count
 
 
 def image_alt_text(cell: dict) -> str:

@@ -500,6 +500,7 @@ RECIPES.update(
 
 # --- The post-training chapter: supervised fine-tuning, LoRA and DPO on checkable instructions ---------
 ASSISTANT_RATES = (3e-4, 1e-3, 3e-3, 1e-2)  # the learning rates each recipe is chosen from, on validation instructions
+LORA_RATES = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # adapters start at zero and take larger steps: their own grid
 ASSISTANT_SFT = dict(steps=300, batch_size=32, warmup_steps=30)
 ASSISTANT_DPO = dict(steps=150, batch_size=32, warmup_steps=15, learning_rate=3e-4, beta=0.1)
 DPO_RANK = 8
@@ -542,10 +543,15 @@ def tune_assistant(arm: str, seed: int, learning_rate: float) -> tuple[torch.nn.
     return model, recipe, log.training_seconds
 
 
+def assistant_rates(arm: str) -> tuple[float, ...]:
+    return LORA_RATES if arm.startswith("lora") else ASSISTANT_RATES
+
+
 def save_assistant(arm: str, seed: int, model, recipe: TuningRecipe, seconds: float, sweep: dict) -> None:
     recipe_saved = {**recipe.to_dict(), "arm": arm, "data": "lib.instructions.make_instructions() training split",
                     "data_fingerprint": assistant_data()[1].fingerprint(),
-                    "rates_tried_on_validation": list(ASSISTANT_RATES), "weights_stored_as": "float16"}  # fmt: skip
+                    "rates_tried_on_validation": list(assistant_rates(arm)),
+                    "weights_stored_as": "float16"}  # fmt: skip
     extra = {"training_seconds": round(seconds, 1), "validation_accuracy_by_rate": sweep}
     path = CHECKPOINTS / f"assistant-{arm}-seed{seed}.pt"
     if arm.startswith("lora"):
@@ -556,22 +562,18 @@ def save_assistant(arm: str, seed: int, model, recipe: TuningRecipe, seconds: fl
     print(f"assistant-{arm}-seed{seed}: learning rate {recipe.learning_rate}, {seconds:.0f} s")
 
 
-def train_assistant_arm(arm: str, ranks: tuple[str, ...] = ()) -> None:
-    """Choose the arm's learning rate on validation instructions with seed 0, then train seeds 1 and 2 with it.
-
-    LoRA's rate is chosen at the first rank and used for every rank in `ranks`.
-    """
+def train_assistant_arm(arm: str) -> None:
+    """Choose the arm's learning rate on validation instructions with seed 0, then train seeds 1 and 2 with it."""
     sweep, kept = {}, {}
-    for rate in ASSISTANT_RATES:
+    for rate in assistant_rates(arm):
         model, recipe, seconds = tune_assistant(arm, 0, rate)
         sweep[str(rate)] = round(validation_accuracy(model), 4)
         kept[rate] = (model, recipe, seconds)
         print(f"  {arm} rate {rate}: validation accuracy {sweep[str(rate)]}")
-    best = max(ASSISTANT_RATES, key=lambda rate: sweep[str(rate)])
+    best = max(assistant_rates(arm), key=lambda rate: sweep[str(rate)])
     save_assistant(arm, 0, *kept[best], sweep)
-    for other_arm in (arm, *ranks):
-        for seed in range(1, 3) if other_arm == arm else range(3):
-            save_assistant(other_arm, seed, *tune_assistant(other_arm, seed, best), sweep)
+    for seed in range(1, 3):
+        save_assistant(arm, seed, *tune_assistant(arm, seed, best), sweep)
 
 
 def train_assistant_dpo(nll_weight: float) -> None:
@@ -597,14 +599,15 @@ def train_assistant_dpo(nll_weight: float) -> None:
 JOB_OUTPUTS = {
     "assistant-full": [f"assistant-full-seed{seed}" for seed in range(3)],
     "assistant-scratch": [f"assistant-scratch-seed{seed}" for seed in range(3)],
-    "assistant-lora": [f"assistant-lora-r{rank}-seed{seed}" for rank in (4, 16) for seed in range(3)],
+    **{f"assistant-lora-r{rank}": [f"assistant-lora-r{rank}-seed{seed}" for seed in range(3)] for rank in (4, 16)},
     "assistant-dpo": [f"assistant-{name}-seed{seed}" for name in ("dpo", "dpo-nll") for seed in range(3)],
 }
 RECIPES.update(
     {
         "assistant-full": lambda: train_assistant_arm("full"),
         "assistant-scratch": lambda: train_assistant_arm("scratch"),
-        "assistant-lora": lambda: train_assistant_arm("lora-r4", ranks=("lora-r16",)),
+        "assistant-lora-r4": lambda: train_assistant_arm("lora-r4"),
+        "assistant-lora-r16": lambda: train_assistant_arm("lora-r16"),
         "assistant-dpo": lambda: (train_assistant_dpo(0.0), train_assistant_dpo(1.0)),
     }
 )

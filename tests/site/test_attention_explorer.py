@@ -511,7 +511,7 @@ def test_undecodable_payload_shows_an_error_line(open_offline_html, browser):
         context.close()
 
 
-@pytest.mark.parametrize("chapter", ["chapters/attention.html", "chapters/encoder_decoder.html"])
+@pytest.mark.parametrize("chapter", ["chapters/attention.html", "chapters/generation.html"])
 def test_a_page_carries_the_runtime_and_each_tensor_once(open_page, chapter):
     """Three explorers on the encoder-decoder page share one copy of the code and style, and the
     encoder-only model built from the sorting model's weights adds none of its own."""
@@ -616,7 +616,7 @@ def phone_explorer(open_page, chapter: str, tokenize: str):
 
 
 @pytest.mark.parametrize(
-    "chapter, tokenize", [("chapters/attention.html", "characters"), ("chapters/encoder_decoder.html", "words")]
+    "chapter, tokenize", [("chapters/attention.html", "characters"), ("chapters/generation.html", "words")]
 )
 def test_a_5000_character_input_gets_a_short_error_that_fits_a_phone(open_page, chapter, tokenize):
     """On a 390-px phone, inputs of 5,000 characters: the error is the kernel's, quotes at most a short

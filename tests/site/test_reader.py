@@ -5,9 +5,10 @@ cleanly (page_checks.py: no error, no failed or off-site request, no broken imag
 scroll sideways, its chapter menu (☰) and its contents button must open and close, every figure's
 smallest text must be at least 9 CSS pixels high as rendered, every exercise solution must open
 and close from a click anywhere on its bar (its link included) without leaving the page or
-logging an error, and axe-core must find no serious or critical violation. A figure's rendered
-text size comes from its rendered and natural widths, its dpi and the smallest font size its
-notebook cell asks for (tools/sphinx/reader_site.py).
+logging an error, and axe-core must find no serious or critical violation. A notebook figure's
+rendered text size comes from its rendered and natural widths, its dpi and the smallest font size
+its notebook cell asks for (tools/sphinx/reader_site.py); an SVG diagram's from its rendered width,
+its viewBox and its smallest font size (tools/figures.py).
 """
 
 import json
@@ -21,6 +22,8 @@ from page_checks import check_loaded_cleanly
 from site_helpers import ROOT, SCREENSHOTS, book_pages
 
 sys.path.insert(0, str(ROOT / "tools" / "sphinx"))
+from figures import DIAGRAMS, diagram_facts, phone_text_px  # noqa: E402  (tools/, on pytest's path)
+
 from reader_site import MIN_TEXT_PX, notebook_figures  # noqa: E402
 
 PHONE = (390, 844)
@@ -138,6 +141,14 @@ def test_page_works_on_a_phone(open_page, axe, relative):
             f"{image['name'][:12]}: its {figure['font_pt']:g}-pt text is {text_px:.1f} px high at "
             f"{image['rendered']:.0f} of {image['natural']} px"
         )
+
+    diagrams = page.evaluate(
+        """() => Array.from(document.querySelectorAll('img[src*="_images/"][src$=".svg"]')).map(img => ({
+            name: img.src.split("/").pop(), rendered: img.getBoundingClientRect().width }))"""
+    )
+    for image in diagrams:  # the book's SVG diagrams: their smallest text at the width they got
+        text_px = phone_text_px(diagram_facts(DIAGRAMS / image["name"]), image["rendered"])
+        assert text_px >= MIN_TEXT_PX - 0.05, f"{image['name']}: its smallest text is {text_px:.1f} px high on a phone"
 
     if notebook is not None:
         click_every_solution_bar(page, notebook)
