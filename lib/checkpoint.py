@@ -92,3 +92,15 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, CheckpointInfo]:
     model.load_state_dict(saved["state_dict"], strict=False)  # a tied matrix is loaded once, under its first name
     model.training_recipe = dict(saved.get("recipe", {}))  # what it was trained on: the explorer's hints read it
     return model.eval(), CheckpointInfo(saved.get("recipe", {}), saved.get("extra", {}))
+
+
+def checkpoint_info(path: str | Path) -> CheckpointInfo:
+    """The recipe and extra a checkpoint file records, without building a model.
+
+    Works for both kinds of file the book ships: a whole model (`save_checkpoint`) and LoRA
+    adapters alone (`lib.lora.save_adapters`), which need their base model to be loaded.
+    """
+    saved = torch.load(path, weights_only=True, map_location="cpu")
+    if not isinstance(saved, dict) or "recipe" not in saved:
+        raise ValueError(f"{path}: not a checkpoint of this book (no recipe recorded)")
+    return CheckpointInfo(dict(saved["recipe"]), dict(saved.get("extra", {})))

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from lib.bpe import BytePairTokenizer
 from lib.config import TransformerConfig
 from lib.corpus import consecutive_windows, english_corpus, python_code_corpus, random_windows
-from lib.training import cosine_schedule, language_model_loss
+from lib.training import backward_and_clip, cosine_schedule, language_model_loss
 
 GPT_VOCAB_SIZE = 1024  # 3 specials + 256 bytes + 765 merges
 GPT_CONTEXT = 128  # tokens a model reads at once (about 350 characters of this text)
@@ -181,11 +181,7 @@ def pretrain(
         tokens = next(batches).to(device)  # (batch, context + 1)
         with autocast_for(device):
             loss = language_model_loss(model, tokens)  # inputs tokens[:, :-1], targets tokens[:, 1:]
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower the learning rate")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), recipe.clip_grad_norm)  # rescale if the norm exceeds it
+        backward_and_clip(loss, optimizer, model.parameters(), recipe.clip_grad_norm, step)  # rescale a large norm
         log.learning_rates.append(optimizer.param_groups[0]["lr"])
         optimizer.step()
         scheduler.step()

@@ -145,14 +145,7 @@ def train(
                 "pass an endless stream (e.g. lib.tasks.random_batches) or fewer steps"
             ) from None
         loss = compute_loss(model, batch)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"loss became {loss.item()} at step {len(history.losses)}; lower the learning rate"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if clip_grad_norm is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+        backward_and_clip(loss, optimizer, model.parameters(), clip_grad_norm, len(history.losses))
         history.learning_rates.append(optimizer.param_groups[0]["lr"])
         optimizer.step()
         if scheduler is not None:
@@ -165,6 +158,23 @@ def train(
         bar.close()
     model.eval()
     return history
+
+
+def backward_and_clip(
+    loss: Tensor, optimizer: torch.optim.Optimizer, parameters, clip_grad_norm: float | None, step: int
+) -> None:
+    """The part of a training step before `optimizer.step()`, shared by every loop in lib.
+
+    A non-finite loss stops training with an error that names the step (a NaN would otherwise
+    spread into every weight); then the gradients are computed afresh and their total norm clipped
+    to `clip_grad_norm` (None: no clipping).
+    """
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower the learning rate")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip_grad_norm is not None:
+        nn.utils.clip_grad_norm_(parameters, clip_grad_norm)
 
 
 def check_optimizer_matches(model: nn.Module, optimizer: torch.optim.Optimizer) -> None:

@@ -20,7 +20,7 @@ from lib.decoding import generate
 from lib.lora import adapters_disabled, load_adapters
 from lib.preference import PreferencePair, answer_log_probs, dpo_loss, pair_batches
 from lib.pretraining import parameter_groups
-from lib.training import cosine_schedule
+from lib.training import backward_and_clip, cosine_schedule
 
 
 @dataclass
@@ -66,11 +66,7 @@ def run_steps(model: nn.Module, recipe: TuningRecipe, count: int, step_loss) -> 
             group["lr"] = recipe.learning_rate * schedule(step)
         rows = torch.randint(0, count, (recipe.batch_size,), generator=order).tolist()
         loss = step_loss(rows)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"the loss became {loss.item()} at step {step}: lower the learning rate")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], recipe.clip_grad_norm)
+        backward_and_clip(loss, optimizer, [p for g in groups for p in g["params"]], recipe.clip_grad_norm, step)
         optimizer.step()
         log.losses.append(loss.item())
     log.training_seconds = time.perf_counter() - started

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from lib import DecoderOnlyTransformer, Transformer, TransformerConfig
-from lib.checkpoint import load_checkpoint, save_checkpoint
+from lib.checkpoint import checkpoint_info, load_checkpoint, save_checkpoint
 
 
 def test_round_trip_is_exact(tmp_path):
@@ -49,8 +49,7 @@ def test_shipped_checkpoints_record_their_recipe():
     from pathlib import Path
 
     for path in sorted((Path(__file__).parent.parent / "chapters" / "checkpoints").glob("*.pt")):
-        saved = torch.load(path, weights_only=True)
-        recipe = saved["recipe"] if "adapters" in saved else load_checkpoint(path)[1].recipe  # LoRA: adapters only
+        recipe = checkpoint_info(path).recipe  # whole models and LoRA adapters alike
         for key in ("steps", "learning_rate", "batch_size", "seed"):
             assert key in recipe, f"{path.name} does not record {key}"
 
@@ -67,3 +66,16 @@ def test_every_shipped_checkpoint_has_a_job_that_makes_it_and_every_job_a_file()
     made = {name for job in tool.RECIPES for name in tool.JOB_OUTPUTS.get(job, [job])}
     missing, orphans = sorted(shipped - made), sorted(made - shipped)
     assert shipped == made, f"files without a job: {missing}; jobs without files: {orphans}"
+
+
+def test_checkpoint_info_reads_whole_models_and_adapters_and_names_other_files(tmp_path):
+    from lib.lora import add_lora, save_adapters
+
+    model = DecoderOnlyTransformer(TransformerConfig(vocab_size=12, num_decoder_layers=1))
+    save_checkpoint(model, tmp_path / "whole.pt", recipe={"steps": 3}, extra={"seconds": 1.5})
+    save_adapters(add_lora(model, rank=2), tmp_path / "adapters.pt", {"steps": 4}, {"seconds": 2.5})
+    assert checkpoint_info(tmp_path / "whole.pt")["steps"] == 3
+    assert checkpoint_info(tmp_path / "adapters.pt")["seconds"] == 2.5
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="no recipe recorded"):
+        checkpoint_info(tmp_path / "other.pt")
