@@ -38,11 +38,8 @@ FAST_ROUTE = {
         "Which works best? A measured comparison",
     ],
     "attention": ["The cost: $n^2$", "Seeing attention in a trained model"],
-    "encoder_decoder": [
-        "Post-LN versus Pre-LN, measured (optional)",
-        "Counting the base model's parameters (optional)",
-    ],
-    "generation": ["A trained encoder–decoder: sorting", "The three shapes in the explorer"],
+    "encoder_decoder": ["What the failed runs learned (optional)", "Counting the base model's parameters (optional)"],
+    "generation": ["The three shapes in the explorer"],
     "training": ["Decoding: greedy and beam search", "Beyond one machine"],
     "gpt": ["Scale on a CPU", "Bad input"],
     "write_a_gpt": ["Learning or copying?", "When something is wrong"],

@@ -187,7 +187,7 @@ def train_placement(norm_first: bool, warmup_steps: int, seed: int) -> None:
 
 
 def train_sort() -> None:
-    """The encoder-decoder chapter's trained model: sorts 4-12 of 10 letters, which needs comparing symbols."""
+    """The generation chapter's trained encoder-decoder: sorts 4-12 of 10 letters, which needs comparing symbols."""
     recipe = {"task": "sort", "steps": 1500, "learning_rate": 2e-3, "batch_size": 32, "warmup_steps": 100,
               "schedule": "linear warm-up, linear decay", "optimizer": "Adam", "clip_grad_norm": 1.0,
               "min_length": 4, "max_length": 12, "num_symbols": 10, "seed": 0}  # fmt: skip
