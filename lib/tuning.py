@@ -53,7 +53,8 @@ def run_steps(model: nn.Module, recipe: TuningRecipe, count: int, step_loss) -> 
     if recipe.steps < 1 or recipe.batch_size < 1:
         raise ValueError(f"steps and batch_size must be at least 1, got {recipe.steps} and {recipe.batch_size}")
     groups = parameter_groups(model, recipe.weight_decay)
-    if not any(group["params"] for group in groups):
+    trainable = [p for group in groups for p in group["params"]]
+    if not trainable:
         raise ValueError("the model has no trainable parameters")
     optimizer = torch.optim.AdamW(groups, lr=recipe.learning_rate, betas=(0.9, 0.95))
     schedule = cosine_schedule(recipe.warmup_steps, recipe.steps, recipe.final_fraction)
@@ -66,7 +67,7 @@ def run_steps(model: nn.Module, recipe: TuningRecipe, count: int, step_loss) -> 
             group["lr"] = recipe.learning_rate * schedule(step)
         rows = torch.randint(0, count, (recipe.batch_size,), generator=order).tolist()
         loss = step_loss(rows)
-        backward_and_clip(loss, optimizer, [p for g in groups for p in g["params"]], recipe.clip_grad_norm, step)
+        backward_and_clip(loss, optimizer, trainable, recipe.clip_grad_norm, step)
         optimizer.step()
         log.losses.append(loss.item())
     log.training_seconds = time.perf_counter() - started

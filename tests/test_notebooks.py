@@ -152,7 +152,7 @@ def test_optional_sections_are_detours_the_fast_route_skips():
     for path in chapter_notebooks():
         notebook = json.loads(path.read_text())
         for _, title, _ in sections(notebook):
-            if title.endswith(OPTIONAL.strip()):
+            if title.endswith(OPTIONAL):
                 skipped = FAST_ROUTE[path.stem]
                 assert skipped == WHOLE_CHAPTER or title in skipped, f"{path.stem}: the fast route skips {title!r}"
 

@@ -17,15 +17,18 @@ with alt text and a caption. It must read on a 390-px phone and in the site's da
 `python tools/figures.py` checks every diagram and prints each one's smallest rendered text.
 """
 
+import math
 import re
 import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools" / "sphinx"))
+from reader_site import MIN_TEXT_PX  # noqa: E402  (one floor for notebook figures and diagrams alike)
+
 DIAGRAMS = ROOT / "chapters" / "figures"
 PHONE_FIGURE_PX = 342  # a figure's width in the reading column of a 390-px-wide phone
-MIN_TEXT_PX = 9  # the same floor as the notebook figures' (tools/sphinx/reader_site.py)
 MIN_CONTRAST = 4.5  # WCAG AA for normal text
 LARGE_SHAPE = 400  # square units: a shape this big may carry text, so it must stay light
 LIGHT_SHAPE = 0.3  # the least relative luminance such a shape's fill may have
@@ -109,9 +112,9 @@ def shape_area(element) -> float:
     if tag == "rect":
         return number(element.get("width", "0")) * number(element.get("height", "0"))
     if tag == "circle":
-        return 3.14159 * number(element.get("r", "0")) ** 2
+        return math.pi * number(element.get("r", "0")) ** 2
     if tag == "ellipse":
-        return 3.14159 * number(element.get("rx", "0")) * number(element.get("ry", "0"))
+        return math.pi * number(element.get("rx", "0")) * number(element.get("ry", "0"))
     return 0.0
 
 

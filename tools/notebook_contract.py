@@ -54,10 +54,10 @@ def contract_problems(path: Path) -> list[str]:
         problems.append(f"{name}: the first code cell must call lib's make_reproducible(...)")
     problems += recipe_problems(name, notebook)
     problems += solution_problems(name, notebook)
-    if main_path_cells(notebook) > MAIN_PATH_CELLS:
+    if (main_path := main_path_cells(notebook)) > MAIN_PATH_CELLS:
         problems.append(
-            f"{name}: its main path runs {main_path_cells(notebook)} cells, more than {MAIN_PATH_CELLS}; split the "
-            f"chapter or mark a detour's heading{OPTIONAL}"
+            f"{name}: its main path runs {main_path} cells, more than {MAIN_PATH_CELLS}; split the chapter "
+            f"or end a detour's heading in {OPTIONAL}"
         )
     for expected, (index, cell) in enumerate(code_cells, start=1):
         where = f"{name}, cell {index}"
@@ -75,7 +75,7 @@ def contract_problems(path: Path) -> list[str]:
 
 
 MAIN_PATH_CELLS = 55  # a chapter's main path runs no "much past 50 cells" (issue #34): 50 and a few
-OPTIONAL = " (optional)"  # how a detour's heading ends: later chapters do not rely on the section
+OPTIONAL = "(optional)"  # how a detour's heading ends: later chapters do not rely on the section
 HEADING = re.compile(r"^(#{2,3}) (.+?)\s*$", re.M)
 
 
@@ -94,7 +94,7 @@ def main_path_cells(notebook: dict) -> int:
         if optional_level is None:
             count += 1
         for marks, title in headings:
-            if optional_level is None and title.endswith(OPTIONAL.strip()):
+            if optional_level is None and title.endswith(OPTIONAL):
                 optional_level = len(marks)
     return count
 

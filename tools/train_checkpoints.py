@@ -500,7 +500,7 @@ RECIPES.update(
 
 # --- The post-training chapter: supervised fine-tuning, LoRA and DPO on checkable instructions ---------
 ASSISTANT_RATES = (3e-4, 1e-3, 3e-3, 1e-2)  # the learning rates each recipe is chosen from, on validation instructions
-LORA_RATES = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # adapters start at zero and take larger steps: their own grid
+LORA_RATES = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # LoRA's own grid, chosen per rank, reaching past its best rate
 ASSISTANT_SFT = dict(steps=300, batch_size=32, warmup_steps=30)
 ASSISTANT_DPO = dict(steps=150, batch_size=32, warmup_steps=15, learning_rate=3e-4, beta=0.1)
 DPO_RANK = 8
